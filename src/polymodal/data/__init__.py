@@ -1,0 +1,1 @@
+"""Data layer: schema, manifests, loaders, transforms, collate and built-in datasets."""
