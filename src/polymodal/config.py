@@ -45,7 +45,7 @@ class ComponentSpec(BaseModel):
 
 
 class DataConfig(ComponentSpec):
-    """The dataset: a registered name (``synthetic``, ``digits-av``, ``manifest``) and its params."""
+    """The dataset: a registered name (``synthetic``, ``digits-av``, ``manifest``) and params."""
 
     name: str = "synthetic"
 
@@ -122,3 +122,232 @@ class ExperimentConfig(_Strict):
         if value is not None and any(c in value for c in "/\\"):
             raise ValueError("must not contain path separators")
         return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading, overrides and error collection
+# ---------------------------------------------------------------------------------------------
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Apply ``dotted.key=value`` overrides to a raw config mapping (a new mapping is returned).
+
+    Values are parsed as YAML (``3`` is an int, ``[a, b]`` a list, ``null`` None). A component
+    given as a bare name (``fusion: concat``) is expanded so ``model.fusion.hidden_dim=8`` works.
+    """
+    import copy
+
+    import yaml
+
+    out = copy.deepcopy(raw)
+    problems: list[str] = []
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key or any(not part for part in key.split(".")):
+            problems.append(
+                f"override {item!r}: expected dotted.key=value, e.g. train.max_epochs=3"
+            )
+            continue
+        try:
+            value = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError as exc:
+            problems.append(
+                f"override {item!r}: value is not valid YAML ({exc.__class__.__name__})"
+            )
+            continue
+        node = out
+        parts = key.split(".")
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if isinstance(child, str):  # a component given by name: expand to a mapping
+                child = {"name": child}
+            elif not isinstance(child, dict):
+                if child is not None:
+                    where = ".".join(parts[: i + 1])
+                    problems.append(f"override {item!r}: {where} is not a mapping")
+                    break
+                child = {}
+            node[part] = child
+            node = child
+        else:
+            node[parts[-1]] = value
+    if problems:
+        from polymodal.errors import ConfigError
+
+        raise ConfigError(problems, source="command line")
+    return out
+
+
+def _loc_to_path(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc) if loc else "(top level)"
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str] | None:
+    """The field names allowed at ``loc`` (for 'unknown key' messages), when they can be found."""
+    import typing
+
+    current: Any = model
+    for part in loc[:-1]:
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = current.model_fields.get(str(part))
+        if field is None:
+            return None
+        annotation = field.annotation
+        candidates = [annotation, *typing.get_args(annotation)]
+        current = next(
+            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
+        )
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return sorted(current.model_fields)
+    return None
+
+
+def _format_pydantic_errors(
+    exc: Any, model: type[BaseModel], prefix: tuple[Any, ...] = ()
+) -> list[str]:
+    import difflib
+
+    problems = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(prefix) + tuple(err["loc"])
+        path = _loc_to_path(loc)
+        if err["type"] == "extra_forbidden":
+            allowed = _allowed_keys(model, tuple(err["loc"]))
+            msg = "unknown key"
+            if allowed:
+                close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+                if close:
+                    msg += f"; did you mean {close[0]!r}?"
+                msg += f" (allowed: {', '.join(allowed)})"
+            problems.append(f"{path}: {msg}")
+            continue
+        msg = err["msg"]
+        if "input" in err and err["type"] != "missing" and not isinstance(err["input"], dict):
+            msg += f" (got {err['input']!r})"
+        problems.append(f"{path}: {msg}")
+    return problems
+
+
+def _component_problems(kind: str, path: str, value: Any) -> list[str]:
+    """Check a component's name against its registry and its params against the factory."""
+    import pydantic
+
+    from polymodal.errors import UnknownComponentError
+    from polymodal.registry import ALL_REGISTRIES
+
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = {"name": value}
+    if not isinstance(value, dict) or not isinstance(value.get("name"), str):
+        return []  # structural problems are reported by the schema
+    registry = ALL_REGISTRIES[kind]
+    params = {k: v for k, v in value.items() if k != "name"}
+    try:
+        params_model = registry.params_model(value["name"])
+    except UnknownComponentError as exc:
+        return [f"{path}.name: unknown {kind} {exc.name!r} (allowed: {', '.join(exc.known)})"]
+    try:
+        params_model.model_validate(params)
+    except pydantic.ValidationError as exc:
+        return _format_pydantic_errors(exc, params_model, prefix=tuple(path.split(".")))
+    return []
+
+
+def _all_component_problems(raw: dict[str, Any]) -> list[str]:
+    problems: list[str] = []
+    data = raw.get("data", {"name": "synthetic"})
+    problems += _component_problems("dataset", "data", data if data is not None else {})
+    model = raw.get("model")
+    if isinstance(model, dict):
+        encoders = model.get("encoders")
+        if isinstance(encoders, dict):
+            for key, spec in encoders.items():
+                problems += _component_problems("encoder", f"model.encoders.{key}", spec)
+        problems += _component_problems(
+            "interaction", "model.interaction", model.get("interaction")
+        )
+        problems += _component_problems("fusion", "model.fusion", model.get("fusion", "concat"))
+        problems += _component_problems("head", "model.head", model.get("head"))
+    return problems
+
+
+def parse_config(
+    raw: Any, *, source: str = "<config>", check_components: bool = True
+) -> ExperimentConfig:
+    """Validate a raw mapping into an :class:`ExperimentConfig`, reporting every problem at once.
+
+    Raises:
+        ConfigError: listing each problem with its YAML path (``train.max_epochs: ...``).
+    """
+    import pydantic
+
+    from polymodal.errors import ConfigError
+
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            ["the file must hold a mapping (key: value pairs) at top level"], source=source
+        )
+    problems: list[str] = []
+    config: ExperimentConfig | None = None
+    try:
+        config = ExperimentConfig.model_validate(raw)
+    except pydantic.ValidationError as exc:
+        problems += _format_pydantic_errors(exc, ExperimentConfig)
+    if check_components:
+        problems += _all_component_problems(raw)
+    if problems or config is None:
+        raise ConfigError(problems, source=source)
+    return config
+
+
+def read_yaml(path: str | Any) -> dict[str, Any]:
+    """Read a YAML mapping, turning file and syntax problems into a :class:`ConfigError`."""
+    from pathlib import Path
+
+    import yaml
+
+    from polymodal.errors import ConfigError
+
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError([f"file not found: {p}"], source=str(p))
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(["the file is not UTF-8 text"], source=str(p)) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([f"YAML syntax error{where}: {problem}"], source=str(p)) from None
+    return {} if raw is None else raw
+
+
+def load_config(
+    path: str | Any | None = None, overrides: list[str] | tuple[str, ...] = ()
+) -> ExperimentConfig:
+    """Load an experiment from YAML (or from overrides alone when ``path`` is None)."""
+    raw = read_yaml(path) if path is not None else {}
+    if not isinstance(raw, dict):
+        from polymodal.errors import ConfigError
+
+        raise ConfigError(["the file must hold a mapping at top level"], source=str(path))
+    raw = apply_overrides(raw, overrides)
+    source = str(path) if path is not None else "command line"
+    if overrides and path is not None:
+        source += " (with overrides)"
+    return parse_config(raw, source=source)
+
+
+def config_to_dict(config: ExperimentConfig) -> dict[str, Any]:
+    """A plain mapping of the resolved config (what ``config.yaml`` of a run holds)."""
+    return config.model_dump(mode="json")
+
+
+def config_to_yaml(config: ExperimentConfig) -> str:
+    import yaml
+
+    return yaml.safe_dump(config_to_dict(config), sort_keys=False)

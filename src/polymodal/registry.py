@@ -82,7 +82,8 @@ class Registry(Generic[T]):
         self._loaded = True
         for package in self.packages:
             module = importlib.import_module(package)
-            for info in pkgutil.walk_packages(getattr(module, "__path__", []), prefix=f"{package}."):
+            paths = getattr(module, "__path__", [])  # a plain module has no submodules
+            for info in pkgutil.walk_packages(paths, prefix=f"{package}."):
                 if not info.name.rsplit(".", 1)[-1].startswith("_"):
                     importlib.import_module(info.name)
 
@@ -112,7 +113,7 @@ class Registry(Generic[T]):
         return self.get(name)(**kwargs)
 
     def params_model(self, name: str) -> type[pydantic.BaseModel]:
-        """A pydantic model of the user parameters of ``name``'s factory (unknown keys forbidden)."""
+        """A pydantic model of the user parameters of ``name``'s factory; unknown keys forbidden."""
         factory = self.get(name)
         target = factory.__init__ if inspect.isclass(factory) else factory
         sig = inspect.signature(target)

@@ -12,7 +12,7 @@ from polymodal.data.schema import DatasetInfo, Sample
 
 @dataclass(frozen=True)
 class SkippedRow:
-    """A row left out under the ``skip`` bad-row policy, with the reason. Nothing is dropped silently.
+    """A row left out under the ``skip`` bad-row policy, with its reason: nothing drops silently.
 
     Attributes:
         id: the row's id (or ``row <n>`` when it has none).

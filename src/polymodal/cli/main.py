@@ -1,0 +1,184 @@
+"""The ``polymodal`` command. Subcommands import heavy modules (torch, lightning) lazily.
+
+Errors a user can act on exit with code 2 and one message (what, where, fix); ``--debug`` shows
+the traceback instead.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+app = typer.Typer(
+    name="polymodal",
+    help="Build, train and evaluate multimodal models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+datasets_app = typer.Typer(help="Built-in and registered datasets.", no_args_is_help=True)
+app.add_typer(datasets_app, name="datasets")
+
+_STATE: dict[str, bool] = {"debug": False}
+
+
+def _fail(message: str, code: int) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _guard(body: Callable[[], Any]) -> Any:
+    """Run a command body, turning errors into one message and an exit code."""
+    from polymodal.errors import PolymodalError
+
+    try:
+        return body()
+    except PolymodalError as exc:
+        if _STATE["debug"]:
+            raise
+        _fail(str(exc), 2)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except Exception as exc:  # a bug: say so in one line, the traceback is one flag away
+        if _STATE["debug"]:
+            raise
+        _fail(
+            f"internal error: {type(exc).__name__}: {exc}\n"
+            "run again with --debug for the traceback",
+            1,
+        )
+
+
+@app.callback()
+def _main(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Less console output."),
+) -> None:
+    _STATE["debug"] = debug
+    _STATE["quiet"] = quiet
+
+
+@app.command()
+def train(
+    config: Path = typer.Argument(..., help="Experiment YAML file."),
+    overrides: Optional[list[str]] = typer.Argument(None, help="dotted.key=value overrides."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory to write."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in --out."),
+) -> None:
+    """Train an experiment into a run directory."""
+
+    def body() -> None:
+        from polymodal.config import load_config
+        from polymodal.errors import PolymodalError
+
+        cfg = load_config(config, overrides or [])
+        run_dir = out or Path("runs") / (cfg.name or config.stem)
+        if (run_dir / "config.yaml").exists() and not resume:
+            raise PolymodalError(
+                "the run directory already holds a run",
+                where=str(run_dir),
+                fix="add --resume to continue it, or choose another --out",
+            )
+        from polymodal.train.run import train as run_training
+
+        result = run_training(cfg, run_dir, resume=resume)
+        typer.echo(
+            f"trained {result.epochs_run} epochs in {result.train_seconds:.1f} s -> {run_dir}"
+        )
+
+    _guard(body)
+
+
+@app.command()
+def evaluate(
+    run_dir: Path = typer.Argument(..., help="A run directory written by `polymodal train`."),
+    split: Optional[str] = typer.Option(None, "--split", help="Split to evaluate (default: test)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1),
+) -> None:
+    """Evaluate a trained run: predictions table, metrics.json and report.md."""
+
+    def body() -> None:
+        from polymodal.evaluate.run import evaluate_run
+
+        result = evaluate_run(run_dir, split=split, batch_size=batch_size)
+        typer.echo(f"{run_dir} [{result.split}, {len(result.table)} samples]")
+        for name, value in result.metrics.items():
+            if isinstance(value, float):
+                typer.echo(f"  {name:<20} {value:.4f}")
+
+    _guard(body)
+
+
+@app.command()
+def bench(
+    spec: Optional[Path] = typer.Argument(None, help="Benchmark YAML (default: built-in)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Benchmark directory."),
+    rerun: bool = typer.Option(False, "--rerun", help="Run finished cells again."),
+) -> None:
+    """Compare fusion models on a benchmark and write a report (default: built-in benchmark)."""
+
+    def body() -> None:
+        from polymodal.bench.runner import run_benchmark
+        from polymodal.bench.spec import default_spec, load_spec
+
+        bench_spec = load_spec(spec) if spec is not None else default_spec()
+        bench_dir = out or Path("runs") / (bench_spec.name or "bench")
+        result = run_benchmark(bench_spec, bench_dir, rerun=rerun)
+        typer.echo(result.table_markdown)
+        typer.echo(f"report: {result.report_path}")
+
+    _guard(body)
+
+
+@datasets_app.command("list")
+def datasets_list() -> None:
+    """List registered datasets."""
+
+    def body() -> None:
+        from polymodal.registry import DATASETS
+
+        for name in DATASETS.names():
+            typer.echo(f"{name:<14} {DATASETS.entry(name).summary}")
+
+    _guard(body)
+
+
+@datasets_app.command("show")
+def datasets_show(name: str = typer.Argument(..., help="Dataset name.")) -> None:
+    """Describe a dataset and its parameters."""
+
+    def body() -> None:
+        from polymodal.cli.describe import describe_component
+
+        typer.echo(describe_component("dataset", name))
+
+    _guard(body)
+
+
+@app.command()
+def components(
+    kind: Optional[str] = typer.Argument(
+        None, help="encoder, interaction, fusion, head, dataset, metric"
+    ),
+) -> None:
+    """List registered components, all kinds or one."""
+
+    def body() -> None:
+        from polymodal.cli.describe import list_components
+
+        typer.echo(list_components(kind))
+
+    _guard(body)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    app(args=argv if argv is not None else sys.argv[1:], prog_name="polymodal")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,113 @@
+"""The LightningModule that trains a :class:`MultimodalModel` with its head's loss."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import lightning as L
+import torch
+import torchmetrics
+from torch import nn
+
+from polymodal.config import TrainConfig
+from polymodal.data.schema import Batch, TaskSpec
+
+
+def validation_metric(task: TaskSpec) -> tuple[str, torchmetrics.Metric]:
+    """The metric logged as ``val/<name>`` for early stopping and best-checkpoint selection."""
+    if task.type == "multiclass":
+        return "accuracy", torchmetrics.Accuracy(task="multiclass", num_classes=task.num_outputs)
+    if task.type == "multilabel":
+        metric = torchmetrics.F1Score(
+            task="multilabel", num_labels=task.num_outputs, average="micro"
+        )
+        return "f1_micro", metric
+    return "mae", torchmetrics.MeanAbsoluteError()
+
+
+def build_optimizer(params: Any, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(
+            params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+        )
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def lr_factor(epoch: int, cfg: TrainConfig) -> float:
+    """Learning-rate multiplier at ``epoch``: linear warm-up, then the configured schedule."""
+    if epoch < cfg.warmup_epochs:
+        return (epoch + 1) / (cfg.warmup_epochs + 1)
+    if cfg.scheduler == "cosine":
+        span = max(cfg.max_epochs - cfg.warmup_epochs, 1)
+        progress = (epoch - cfg.warmup_epochs) / span
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+    if cfg.scheduler == "step":
+        return cfg.gamma ** ((epoch - cfg.warmup_epochs) // cfg.step_size)
+    return 1.0
+
+
+class LitMultimodal(L.LightningModule):
+    """Training, validation and optimisation of a multimodal model.
+
+    The global RNG is reseeded from ``(seed, epoch)`` at every epoch start, and the training
+    sampler permutes by ``(seed, epoch)``: a run resumed at an epoch boundary continues exactly as
+    the uninterrupted run would (bit-identical on CPU).
+    """
+
+    def __init__(self, model: nn.Module, cfg: TrainConfig, task: TaskSpec, seed: int) -> None:
+        super().__init__()
+        self.model = model
+        self.cfg = cfg
+        self.task = task
+        self.seed = seed
+        self.val_metric_name, self.val_metric = validation_metric(task)
+
+    def forward(self, batch: Batch) -> Any:
+        return self.model(batch)
+
+    def transfer_batch_to_device(self, batch: Batch, device: torch.device, dataloader_idx: int):
+        return batch.to(device)
+
+    def on_train_epoch_start(self) -> None:
+        torch.manual_seed(self.seed * 7_919 + self.current_epoch)
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        output = self.model(batch)
+        loss = self.model.loss(output, batch.target)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=len(batch))
+        return loss
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        output = self.model(batch)
+        loss = self.model.loss(output, batch.target)
+        prediction = self.model.predict(output)
+        target = batch.target
+        if self.task.type == "multiclass":
+            self.val_metric.update(prediction.prediction, target)
+        elif self.task.type == "multilabel":
+            self.val_metric.update(prediction.scores, target.long())
+        else:
+            self.val_metric.update(prediction.prediction, target)
+        size = len(batch)
+        self.log("val/loss", loss, on_epoch=True, prog_bar=True, batch_size=size, sync_dist=True)
+        name = f"val/{self.val_metric_name}"
+        self.log(name, self.val_metric, on_epoch=True, prog_bar=True, batch_size=size)
+
+    def configure_optimizers(self) -> Any:
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        optimizer = build_optimizer(params, self.cfg)
+        if self.cfg.scheduler == "none" and self.cfg.warmup_epochs == 0:
+            return optimizer
+        cfg = self.cfg
+
+        def factor(epoch: int) -> float:  # a plain function: LambdaLR keeps it out of its state
+            return lr_factor(epoch, cfg)
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda=factor)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
+        }

@@ -1,0 +1,228 @@
+"""Train an experiment into a run directory.
+
+A run directory holds ``config.yaml`` (resolved), ``env.json``, ``checkpoint/``
+(``model.safetensors`` with the best weights, ``last.safetensors`` + ``last.json`` to resume,
+``data_state.json`` with the preprocessing state), ``skipped.jsonl`` (rows skipped under the
+``skip`` policy), ``logs/`` and, after evaluation, ``metrics.json``, ``predictions.parquet``
+and ``report.md``. Nothing is written outside it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+import yaml
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+
+from polymodal.config import ExperimentConfig, config_to_dict, parse_config
+from polymodal.data.bundle import DataBundle
+from polymodal.data.loading import build_data, make_dataloader
+from polymodal.errors import CheckpointError, PolymodalError
+from polymodal.io import write_json_atomic, write_text_atomic
+from polymodal.models.builder import build_model
+from polymodal.train.callbacks import BestWeights
+from polymodal.train.checkpoint import SafetensorsCheckpointIO, load_weights
+from polymodal.train.environment import collect_environment
+from polymodal.train.module import LitMultimodal
+
+CONFIG_FILE = "config.yaml"
+CHECKPOINT_DIR = "checkpoint"
+LAST_STEM = "last"
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns: where the run is, the final callback metrics and timing."""
+
+    run_dir: Path
+    metrics: dict[str, float] = field(default_factory=dict)
+    best_epoch: int | None = None
+    epochs_run: int = 0
+    train_seconds: float = 0.0
+
+
+def _write_run_header(config: ExperimentConfig, run_dir: Path) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    text = yaml.safe_dump(config_to_dict(config), sort_keys=False)
+    write_text_atomic(run_dir / CONFIG_FILE, text)
+    write_json_atomic(run_dir / "env.json", collect_environment(config.seed))
+
+
+def _record_skipped(bundle: DataBundle, run_dir: Path) -> None:
+    lines = "".join(json.dumps(row.to_dict()) + "\n" for row in bundle.skipped)
+    write_text_atomic(run_dir / "skipped.jsonl", lines)
+    if bundle.skipped:
+        logging.getLogger("polymodal").warning(
+            "skipped %d bad rows (listed in %s)", len(bundle.skipped), run_dir / "skipped.jsonl"
+        )
+
+
+def _trainer(
+    config: ExperimentConfig, run_dir: Path, has_val: bool
+) -> tuple[L.Trainer, BestWeights]:
+    cfg = config.train
+    ckpt_dir = run_dir / CHECKPOINT_DIR
+    stopping = cfg.early_stopping
+    monitor = stopping.monitor if stopping else "val/loss"
+    mode = stopping.mode if stopping else "min"
+    best = BestWeights(ckpt_dir, monitor=monitor, mode=mode)
+    last = ModelCheckpoint(
+        dirpath=ckpt_dir,
+        filename=LAST_STEM,
+        save_top_k=0,
+        save_last=True,
+        enable_version_counter=False,
+        save_on_train_epoch_end=not has_val,
+    )
+    callbacks: list[L.Callback] = [best, last]
+    if stopping is not None and has_val:
+        callbacks.insert(
+            0,
+            EarlyStopping(
+                monitor=stopping.monitor,
+                mode=stopping.mode,
+                patience=stopping.patience,
+                min_delta=stopping.min_delta,
+            ),
+        )
+    trainer = L.Trainer(
+        max_epochs=cfg.max_epochs,
+        accelerator=cfg.accelerator,
+        devices=cfg.devices,
+        strategy=cfg.strategy,
+        num_nodes=cfg.num_nodes,
+        precision=cfg.precision,
+        gradient_clip_val=cfg.gradient_clip_val,
+        deterministic=cfg.deterministic,
+        default_root_dir=run_dir,
+        logger=CSVLogger(run_dir, name="logs", version=""),
+        callbacks=callbacks,
+        plugins=[SafetensorsCheckpointIO()],
+        enable_progress_bar=cfg.progress,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        log_every_n_steps=1,
+    )
+    return trainer, best
+
+
+def last_checkpoint(run_dir: Path) -> Path:
+    """Path Lightning uses for the resumable checkpoint of ``run_dir`` (``last.ckpt`` stem)."""
+    return Path(run_dir) / CHECKPOINT_DIR / f"{LAST_STEM}.ckpt"
+
+
+def train(config: ExperimentConfig, run_dir: str | Path, *, resume: bool = False) -> TrainResult:
+    """Train ``config`` into ``run_dir``.
+
+    Args:
+        config: a validated experiment.
+        run_dir: the run directory (created; nothing is written outside it).
+        resume: continue from ``checkpoint/last`` of an earlier, interrupted run of the same config.
+
+    Raises:
+        CheckpointError: ``resume`` without a checkpoint, or with a different config.
+    """
+    run_dir = Path(run_dir)
+    ckpt_path: str | None = None
+    if resume:
+        ckpt_path = _check_resumable(config, run_dir)
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    _write_run_header(config, run_dir)
+    bundle = build_data(config.data, seed=config.seed)
+    _record_skipped(bundle, run_dir)
+    ckpt_dir = run_dir / CHECKPOINT_DIR
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(ckpt_dir / "data_state.json", bundle.state)
+
+    model = build_model(config.model, bundle.info)
+    module = LitMultimodal(model, config.train, bundle.info.task, config.seed)
+    used = {name: bundle.info.modalities[name] for name in config.model.encoders}
+    cfg = config.train
+    train_loader = make_dataloader(
+        bundle.splits["train"],
+        used,
+        batch_size=cfg.batch_size,
+        shuffle=True,
+        seed=config.seed,
+        num_workers=cfg.num_workers,
+    )
+    val_set = bundle.splits.get("val")
+    has_val = val_set is not None and len(val_set) > 0  # type: ignore[arg-type]
+    val_loader = (
+        make_dataloader(val_set, used, batch_size=cfg.batch_size, num_workers=cfg.num_workers)
+        if has_val
+        else None
+    )
+    trainer, best = _trainer(config, run_dir, has_val)
+    start = time.perf_counter()
+    trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path)
+    seconds = time.perf_counter() - start
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+    result = TrainResult(run_dir, metrics, best.best_epoch, trainer.current_epoch, seconds)
+    if trainer.is_global_zero:
+        summary = {**metrics, "best_epoch": best.best_epoch, "epochs": trainer.current_epoch}
+        summary["train_seconds"] = seconds
+        write_json_atomic(run_dir / "train_summary.json", summary)
+    return result
+
+
+def _check_resumable(config: ExperimentConfig, run_dir: Path) -> str:
+    path = last_checkpoint(run_dir)
+    if not path.with_suffix(".safetensors").is_file():
+        raise CheckpointError(
+            "nothing to resume: no checkpoint/last.safetensors",
+            where=str(run_dir),
+            fix="train without --resume, or give the run directory of an interrupted run",
+        )
+    saved = run_dir / CONFIG_FILE
+    if saved.is_file():
+        previous = yaml.safe_load(saved.read_text())
+        if previous != config_to_dict(config):
+            raise CheckpointError(
+                "the config differs from the one this run was started with",
+                where=str(saved),
+                fix="resume with the same config and overrides, or train into a new --out",
+            )
+    return str(path)
+
+
+def load_run_config(run_dir: str | Path) -> ExperimentConfig:
+    """The resolved config saved in a run directory."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise PolymodalError(
+            "not a run directory (no config.yaml)",
+            where=str(run_dir),
+            fix="give a directory written by `polymodal train`",
+        )
+    return parse_config(yaml.safe_load(path.read_text()), source=str(path))
+
+
+def load_trained(run_dir: str | Path) -> tuple[ExperimentConfig, DataBundle, torch.nn.Module]:
+    """Rebuild a trained run: its config, its data (same preprocessing state) and its best model."""
+    run_dir = Path(run_dir)
+    config = load_run_config(run_dir)
+    state_path = run_dir / CHECKPOINT_DIR / "data_state.json"
+    state: dict[str, Any] | None = (
+        json.loads(state_path.read_text()) if state_path.is_file() else None
+    )
+    bundle = build_data(config.data, seed=config.seed, state=state)
+    model = build_model(config.model, bundle.info)
+    weights_path = run_dir / CHECKPOINT_DIR / "model.safetensors"
+    if not weights_path.is_file():
+        raise CheckpointError(
+            "the run has no trained weights (checkpoint/model.safetensors)",
+            where=str(run_dir),
+            fix="train it first, or resume it with `polymodal train CONFIG --out RUN --resume`",
+        )
+    model.load_state_dict(load_weights(weights_path))
+    model.eval()
+    return config, bundle, model
