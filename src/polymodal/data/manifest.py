@@ -1,0 +1,1076 @@
+"""User datasets described by a manifest: one row per sample in JSONL, CSV or Parquet.
+
+A manifest names each sample's fields: inline text, or paths (relative to the manifest's folder)
+of text, image and audio files, numeric tabular columns, a label, and optionally an id and a
+split. Example (``data.jsonl``)::
+
+    {"id": "a1", "split": "train", "photo": "img/a1.jpg", "caption": "a dog", "label": "dog"}
+    {"id": "a2", "split": "test", "photo": "img/a2.jpg", "caption": null, "label": "cat"}
+
+and its config::
+
+    data:
+      name: manifest
+      path: data/data.jsonl
+      modalities:
+        photo: {kind: image, size: [64, 64]}
+        caption: {kind: text, tokenizer: word, max_length: 32}
+      label: label
+
+Rules:
+
+- **Cells.** An empty or null cell means the sample lacks that modality (``Sample.inputs[name]``
+  is None); that is not an error. Tabular modalities are missing when *all* their columns are empty.
+- **Paths** resolve against the manifest's folder and must stay inside it after
+  :meth:`pathlib.Path.resolve` (``..``, absolute paths elsewhere and symlinks leading outside are
+  refused with a :class:`~polymodal.errors.DataError`, whatever ``bad_rows`` says).
+- **Bad rows** (missing or undecodable file, wrong type, non-numeric tabular value, unknown label
+  for a fixed label set, duplicate id, unknown split value) are found at build time, since every
+  row is decoded once then. ``bad_rows="error"`` raises one error listing them (manifest, row
+  number, id, field, path); ``"skip"`` leaves them out and records a
+  :class:`~polymodal.data.bundle.SkippedRow` for each.
+- **Rows** are numbered from 1 (the first data row, after a CSV header); without an id column a
+  row's id is its number.
+- **Splits** come from ``split_column`` (``train``, ``val``, ``test``; ``valid``, ``validation`` and
+  ``dev`` mean ``val``; case and surrounding spaces ignored). Without that column the rows are split
+  at random, seeded, by ``val_fraction`` / ``test_fraction``; with the column but no ``val`` row,
+  ``val_fraction`` of the training rows becomes the validation split.
+- **Labels**: ``multiclass`` from one column of names or integers (classes sorted: numerically
+  when all are integers, else by code point); ``multilabel`` from a list of 0/1 columns
+  (``label: [a, b]``, one label each), or from one column (``label: tags``) of lists or
+  ``;``-separated names (an empty cell is the empty label set); ``regression`` from one float
+  column or a list of them. Any other empty label cell makes a bad row.
+- **State**: learnt preprocessing (class names, tokenizer vocabularies learnt from the *training*
+  split only) is returned as ``DataBundle.state``; passing it back as ``state`` reproduces it and
+  fixes the label set, so evaluation on another manifest preprocesses the same way.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import numbers
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pydantic
+import torch
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from polymodal.data.bundle import DataBundle, SkippedRow
+from polymodal.data.loaders.image import load_image
+from polymodal.data.loaders.tabular import load_tabular, parse_number
+from polymodal.data.loaders.text import load_text
+from polymodal.data.schema import DatasetInfo, ModalitySpec, Sample, TaskSpec, TaskType
+from polymodal.data.transforms.image import ImageTransform
+from polymodal.data.transforms.text import Tokenizer, build_tokenizer, tokenizer_from_state
+from polymodal.errors import ConfigError, DataError
+from polymodal.registry import DATASETS
+
+STATE_VERSION = 1
+SPLITS = ("train", "val", "test")
+_SPLIT_ALIASES = {
+    "train": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "dev": "val",
+    "test": "test",
+}
+_FORMATS = (".jsonl", ".ndjson", ".csv", ".parquet")
+_MAX_LISTED = 20  # bad rows listed in one error message
+
+
+# ------------------------------------------------------------------------------------------------
+# Configuration of one modality
+# ------------------------------------------------------------------------------------------------
+
+_KIND_OPTIONS: dict[str, frozenset[str]] = {
+    "text": frozenset(
+        {"column", "text_is_path", "tokenizer", "tokenizer_path", "max_length", "min_freq"}
+        | {"max_vocab_size", "lowercase"}
+    ),
+    "image": frozenset({"column", "size", "channels", "mean", "std"}),
+    "audio": frozenset({"column", "sample_rate", "n_mels", "n_fft", "hop_length", "max_seconds"}),
+    "tabular": frozenset({"columns"}),
+}
+
+
+class ManifestModality(BaseModel):
+    """One modality of a manifest: its kind, its column(s) and its preprocessing options.
+
+    Options apply to one kind each; giving another kind's option is an error.
+
+    Attributes:
+        kind: ``text``, ``image``, ``audio`` or ``tabular``.
+        column: the cell holding the value or path (default: the modality's name).
+        columns: tabular only: the numeric columns, in feature order (``F = len(columns)``).
+        text_is_path: text: the cell is the path of a UTF-8 file rather than the text itself.
+        tokenizer: text: ``word`` / ``char`` (vocabulary learnt on the training split) or ``hf``.
+        tokenizer_path: text, ``hf``: folder or hub id for ``AutoTokenizer.from_pretrained``.
+        max_length: text: ids kept per sample (``T <= max_length``).
+        min_freq, max_vocab_size: text, word/char: keep tokens seen ``min_freq`` times in
+            training text, at most ``max_vocab_size`` ids including ``<pad>`` and ``<unk>``.
+        lowercase: text, word/char: lower-case first (default: word yes, char no).
+        size: image: ``[H, W]`` after bilinear resizing (an int ``n`` means ``[n, n]``).
+        channels: image: 1 (grey) or 3 (RGB).
+        mean, std: image: per-channel normalisation after resizing (none by default: [0, 1]).
+        sample_rate: audio: Hz the waveform is resampled to.
+        n_mels: audio: mel bins M of the log-mel features ``[T, M]``.
+        n_fft, hop_length: audio: STFT window and hop in samples (default 25 ms and 10 ms).
+        max_seconds: audio: keep only the first ``max_seconds`` of each recording.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["text", "image", "audio", "tabular"]
+    column: str | None = None
+    columns: list[str] | None = None
+    text_is_path: bool = False
+    tokenizer: Literal["word", "char", "hf"] = "word"
+    tokenizer_path: str | None = None
+    max_length: int = Field(128, ge=1)
+    min_freq: int = Field(1, ge=1)
+    max_vocab_size: int | None = Field(None, ge=2)
+    lowercase: bool | None = None
+    size: tuple[int, int] = (224, 224)
+    channels: Literal[1, 3] = 3
+    mean: list[float] | None = None
+    std: list[float] | None = None
+    sample_rate: int = Field(16000, gt=0)
+    n_mels: int = Field(64, ge=1)
+    n_fft: int | None = Field(None, ge=2)
+    hop_length: int | None = Field(None, ge=1)
+    max_seconds: float | None = Field(None, gt=0)
+
+    @field_validator("size", mode="before")
+    @classmethod
+    def _square(cls, value: Any) -> Any:
+        return (value, value) if isinstance(value, int) else value
+
+    @field_validator("size")
+    @classmethod
+    def _positive_size(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if min(value) < 1:
+            raise ValueError(f"image size must be positive, got {list(value)}")
+        return value
+
+    @model_validator(mode="after")
+    def _options_match_kind(self) -> ManifestModality:
+        foreign = sorted(self.model_fields_set - _KIND_OPTIONS[self.kind] - {"kind"})
+        if foreign:
+            raise ValueError(
+                f"option(s) {', '.join(foreign)} do not apply to {self.kind} modalities "
+                f"(its options: {', '.join(sorted(_KIND_OPTIONS[self.kind]))})"
+            )
+        if self.kind == "tabular" and not self.columns:
+            raise ValueError("a tabular modality needs columns: [name, ...] (at least one)")
+        if self.kind == "text" and self.tokenizer == "hf" and not self.tokenizer_path:
+            raise ValueError("tokenizer: hf needs tokenizer_path (a tokenizer folder or hub id)")
+        if (self.mean is None) != (self.std is None):
+            raise ValueError("give both mean and std, or neither")
+        for stat in (self.mean, self.std):
+            if stat is not None and len(stat) != self.channels:
+                raise ValueError(f"mean and std need {self.channels} values (one per channel)")
+        if self.std is not None and min(self.std) <= 0:
+            raise ValueError("std values must be > 0")
+        return self
+
+
+_MODALITIES_ADAPTER = pydantic.TypeAdapter(dict[str, ManifestModality])
+
+
+def _validate_modalities(modalities: Any) -> dict[str, ManifestModality]:
+    """Modality options from a config mapping (or ready models), as a :class:`ConfigError`."""
+    try:
+        out = _MODALITIES_ADAPTER.validate_python(modalities)
+    except pydantic.ValidationError as exc:
+        problems = [
+            f"modalities.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+            for err in exc.errors(include_url=False)
+        ]
+        raise ConfigError(problems, source="manifest dataset parameters") from None
+    if not out:
+        raise ConfigError(["modalities: give at least one modality"], source="manifest")
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# Reading manifest files
+# ------------------------------------------------------------------------------------------------
+
+
+def _blank_to_none(value: Any) -> Any:
+    return None if isinstance(value, str) and value == "" else value
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    with path.open(encoding="utf-8-sig") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(
+                    f"line {line_no} is not valid JSON ({exc.msg})",
+                    where=str(path),
+                    fix="write one JSON object per line",
+                ) from None
+            if not isinstance(row, dict):
+                raise DataError(
+                    f"line {line_no} is a JSON {type(row).__name__}, not an object",
+                    where=str(path),
+                    fix='write one object per line, e.g. {"id": "a", "label": 1}',
+                )
+            rows.append(row)
+    return rows
+
+
+def _read_csv(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle, restkey="\0extra")
+        header = reader.fieldnames or []
+        if len(set(header)) != len(header):
+            dupes = sorted({c for c in header if header.count(c) > 1})
+            raise DataError(f"duplicate column names {dupes}", where=str(path))
+        rows = []
+        for number, row in enumerate(reader, start=1):
+            if "\0extra" in row:
+                raise DataError(
+                    f"row {number} has more cells than the header has columns",
+                    where=str(path),
+                    fix="quote cells that contain commas",
+                )
+            rows.append(row)
+    return rows
+
+
+def _read_parquet(path: Path) -> list[dict[str, Any]]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(path).to_pylist()
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"cannot read Parquet file ({exc})", where=str(path)) from None
+
+
+def read_manifest(path: str | Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """The rows of a ``.jsonl`` (or ``.ndjson``), ``.csv`` or ``.parquet`` manifest.
+
+    Returns:
+        ``(rows, columns)``: each row maps every column to its cell, with empty strings and
+        absent JSON keys as None; columns in first-seen order. CSV cells are strings.
+
+    Raises:
+        DataError: the file is missing, of another format, not UTF-8, malformed, or empty.
+    """
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix not in _FORMATS:
+        raise DataError(
+            f"unsupported manifest format {p.suffix!r}",
+            where=str(p),
+            fix=f"use one of: {', '.join(_FORMATS)}",
+        )
+    if not p.is_file():
+        raise DataError("manifest file not found", where=str(p), fix="check the path")
+    try:
+        if suffix == ".parquet":
+            raw = _read_parquet(p)
+        elif suffix == ".csv":
+            raw = _read_csv(p)
+        else:
+            raw = _read_jsonl(p)
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"manifest is not UTF-8 (invalid byte at offset {exc.start})",
+            where=str(p),
+            fix="save the manifest as UTF-8",
+        ) from None
+    if not raw:
+        raise DataError("manifest has no rows", where=str(p), fix="add one row per sample")
+    columns = list(dict.fromkeys(key for row in raw for key in row))
+    rows = [{c: _blank_to_none(row.get(c)) for c in columns} for row in raw]
+    return rows, columns
+
+
+def resolve_within(root: Path, value: str, *, where: str) -> Path:
+    """``value`` (relative to ``root``, or absolute) resolved; it must stay inside ``root``.
+
+    ``root`` must be resolved already. Symlinks are followed before the check, so a link inside
+    ``root`` that points elsewhere is refused too.
+
+    Raises:
+        DataError: naming ``where`` and the path, when the resolved path leaves ``root``.
+    """
+    candidate = Path(value).expanduser()
+    resolved = (candidate if candidate.is_absolute() else root / candidate).resolve()
+    if not resolved.is_relative_to(root):
+        raise DataError(
+            f"path {value!r} leads outside the manifest's folder {str(root)!r} "
+            f"(it resolves to {str(resolved)!r})",
+            where=where,
+            fix="keep data files inside the manifest's folder (no '..', no absolute path "
+            "elsewhere, no symlink pointing outside) and write paths relative to it",
+        )
+    return resolved
+
+
+# ------------------------------------------------------------------------------------------------
+# Fields: one modality's cells -> preprocessed tensor
+# ------------------------------------------------------------------------------------------------
+
+
+class _RowError(Exception):
+    """A bad row: which field, what is wrong, and the path concerned (internal)."""
+
+    def __init__(self, field: str, reason: str, path: str | None = None) -> None:
+        super().__init__(reason)
+        self.field = field
+        self.reason = reason
+        self.path = path
+
+
+def _as_path(root: Path, value: Any, field: str, where: str) -> tuple[Path, str]:
+    if not isinstance(value, str):
+        raise _RowError(field, f"expected a file path (text), got {type(value).__name__}")
+    return resolve_within(root, value, where=f"{where}, field {field!r}, path {value!r}"), value
+
+
+def _loader_error(field: str, error: DataError, path: str | None) -> _RowError:
+    return _RowError(field, error.what, path)
+
+
+class _Field:
+    """One modality: which cells it reads, how it decodes them, and its spec.
+
+    ``decode`` gives the value kept between the check pass and :meth:`finish` (text: the string,
+    tokenised once the vocabulary is known; other kinds: the finished tensor).
+    """
+
+    def __init__(self, name: str, options: ManifestModality, root: Path) -> None:
+        self.name = name
+        self.options = options
+        self.root = root
+        self.column = options.column or name
+
+    @property
+    def columns(self) -> list[str]:
+        return [self.column]
+
+    def cell(self, row: dict[str, Any]) -> Any:
+        """The row's value for this modality; None when the sample lacks it."""
+        return row[self.column]
+
+    def decode(self, cell: Any, where: str) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def finish(self, value: Any) -> Tensor:
+        return value
+
+    def spec(self) -> ModalitySpec:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class _TextField(_Field):
+    tokenizer: Tokenizer | None = None
+
+    def decode(self, cell: Any, where: str) -> str:
+        if not self.options.text_is_path:
+            if not isinstance(cell, str):
+                raise _RowError(self.column, f"expected text, got {type(cell).__name__} {cell!r}")
+            return cell
+        path, written = _as_path(self.root, cell, self.column, where)
+        try:
+            return load_text(path, is_path=True)
+        except DataError as exc:
+            raise _loader_error(self.column, exc, written) from None
+
+    def fit(self, texts: list[str], state: dict[str, Any] | None) -> None:
+        """Learn the vocabulary from ``texts`` (training split), or rebuild it from ``state``."""
+        o = self.options
+        if state is not None:
+            if state.get("kind") != o.tokenizer:
+                raise DataError(
+                    f"text modality {self.name!r}: the state holds a {state.get('kind')!r} "
+                    f"tokenizer but the config asks for {o.tokenizer!r}",
+                    fix="use the same tokenizer as the run that saved the state",
+                )
+            self.tokenizer = tokenizer_from_state(state)
+            return
+        self.tokenizer = build_tokenizer(
+            o.tokenizer,
+            texts,
+            min_freq=o.min_freq,
+            max_size=o.max_vocab_size,
+            lowercase=o.lowercase,
+            path_or_id=o.tokenizer_path,
+        )
+
+    def finish(self, value: str) -> Tensor:
+        assert self.tokenizer is not None, "fit() comes before finish()"
+        return self.tokenizer.encode(value, self.options.max_length)  # int64 [T]
+
+    def spec(self) -> ModalitySpec:
+        assert self.tokenizer is not None, "fit() comes before spec()"
+        meta = {"tokenizer": self.options.tokenizer, "max_length": self.options.max_length}
+        return ModalitySpec(
+            self.name,
+            "text",
+            (-1,),
+            vocab_size=self.tokenizer.vocab_size,
+            pad_id=self.tokenizer.pad_id,
+            meta=meta,
+        )
+
+
+class _ImageField(_Field):
+    def __init__(self, name: str, options: ManifestModality, root: Path) -> None:
+        super().__init__(name, options, root)
+        self.transform = ImageTransform(options.size, options.mean, options.std)
+
+    def decode(self, cell: Any, where: str) -> Tensor:
+        path, written = _as_path(self.root, cell, self.column, where)
+        try:
+            image = load_image(path, self.options.channels)  # [C, H, W] in [0, 1]
+        except DataError as exc:
+            raise _loader_error(self.column, exc, written) from None
+        return self.transform(image)  # [C, *size]
+
+    def spec(self) -> ModalitySpec:
+        o = self.options
+        meta = {"channels": o.channels, "mean": o.mean, "std": o.std}
+        return ModalitySpec(self.name, "image", (o.channels, *o.size), meta=meta)
+
+
+class _AudioField(_Field):
+    def __init__(self, name: str, options: ManifestModality, root: Path) -> None:
+        super().__init__(name, options, root)
+        from polymodal.data.transforms.audio import LogMelSpectrogram
+
+        rate = options.sample_rate
+        self.n_fft = options.n_fft or max(2, round(0.025 * rate))  # 25 ms window
+        self.hop_length = options.hop_length or max(1, round(0.010 * rate))  # 10 ms hop
+        self.features = LogMelSpectrogram(
+            rate, n_mels=options.n_mels, n_fft=self.n_fft, hop_length=self.hop_length
+        )
+        seconds = options.max_seconds
+        self.max_samples = None if seconds is None else max(1, round(seconds * rate))
+
+    def decode(self, cell: Any, where: str) -> Tensor:
+        from polymodal.data.loaders.audio import load_audio
+
+        path, written = _as_path(self.root, cell, self.column, where)
+        try:
+            wave = load_audio(path, self.options.sample_rate)  # [L]
+        except DataError as exc:
+            raise _loader_error(self.column, exc, written) from None
+        if self.max_samples is not None:
+            wave = wave[: self.max_samples]  # [min(L, max_samples)]
+        with torch.no_grad():
+            return self.features(wave)  # [T, n_mels]
+
+    def spec(self) -> ModalitySpec:
+        o = self.options
+        meta = {"sample_rate": o.sample_rate, "n_fft": self.n_fft, "hop_length": self.hop_length}
+        return ModalitySpec(self.name, "audio", (-1, o.n_mels), meta=meta)
+
+
+class _TabularField(_Field):
+    @property
+    def columns(self) -> list[str]:
+        return list(self.options.columns or [])
+
+    def cell(self, row: dict[str, Any]) -> Any:
+        cells = {c: row[c] for c in self.columns}
+        if all(v is None for v in cells.values()):
+            return None
+        empty = [c for c, v in cells.items() if v is None]
+        if empty:
+            raise _RowError(
+                empty[0],
+                f"tabular modality {self.name!r} is partly empty (column {empty[0]!r}); fill it, "
+                "or empty all its columns to mark the modality missing",
+            )
+        return cells
+
+    def decode(self, cell: dict[str, Any], where: str) -> Tensor:
+        for column in self.columns:  # find the column at fault, to name it as the field
+            try:
+                parse_number(cell[column], column)
+            except DataError as exc:
+                raise _RowError(column, exc.what) from None
+        return load_tabular(cell, self.columns)  # [F]
+
+    def spec(self) -> ModalitySpec:
+        return ModalitySpec(
+            self.name, "tabular", (len(self.columns),), meta={"columns": self.columns}
+        )
+
+
+_FIELDS: dict[str, type[_Field]] = {
+    "text": _TextField,
+    "image": _ImageField,
+    "audio": _AudioField,
+    "tabular": _TabularField,
+}
+
+
+# ------------------------------------------------------------------------------------------------
+# Labels
+# ------------------------------------------------------------------------------------------------
+
+
+def _name_of(value: Any, field: str) -> str:
+    """A class name from a cell: strings (stripped) and integers (``3``, ``3.0``)."""
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer():
+        return str(int(value))
+    raise _RowError(field, f"expected a class name or integer label, got {value!r}")
+
+
+def _sorted_names(names: Iterable[str]) -> list[str]:
+    unique = set(names)
+    if all(n.lstrip("-").isdigit() for n in unique):
+        return sorted(unique, key=int)
+    return sorted(unique)
+
+
+_TRUE = {"1", "1.0", "true"}
+_FALSE = {"0", "0.0", "false"}
+
+
+def _flag(value: Any, field: str) -> float:
+    if isinstance(value, bool | numbers.Real) and float(value) in (0.0, 1.0):
+        return float(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return 1.0 if value.strip().lower() in _TRUE else 0.0
+    raise _RowError(field, f"expected 0 or 1, got {value!r}")
+
+
+class _Labels:
+    """Reads targets: raw label values per row, the class set, and target tensors."""
+
+    def __init__(
+        self, task: TaskType, label: str | list[str], fixed: list[str] | None, where: str
+    ) -> None:
+        self.task = task
+        self.columns = [label] if isinstance(label, str) else list(label)
+        if not self.columns:
+            raise DataError("label: give at least one column", where=where)
+        if task == "multiclass" and len(self.columns) != 1:
+            raise DataError(
+                f"a multiclass label is one column, got {self.columns}",
+                where=where,
+                fix="give label: COLUMN, or use task: multilabel for several 0/1 columns",
+            )
+        self.from_names = task == "multilabel" and isinstance(label, str)
+        self.names: list[str] | None = None
+        if task == "regression" or (task == "multilabel" and not self.from_names):
+            self.names = list(self.columns)  # one output per column
+            if fixed is not None and list(fixed) != self.names:
+                raise DataError(
+                    f"the label set {list(fixed)} differs from the label columns {self.names}",
+                    where=where,
+                    fix="drop classes (each label column is a class), or pass a matching state",
+                )
+        elif fixed is not None:
+            self.names = list(fixed)
+        self.fixed = self.names is not None
+        self.index = {n: i for i, n in enumerate(self.names or [])}
+
+    def raw(self, row: dict[str, Any]) -> Any:
+        """A row's label before encoding: a name, a tuple of names, or a tuple of floats."""
+        if self.task == "multilabel" and self.from_names:
+            value = self._names_of(row[self.columns[0]])
+        else:
+            for c in self.columns:
+                if row[c] is None:
+                    raise _RowError(c, "the label is empty")
+            if self.task == "multiclass":
+                value = _name_of(row[self.columns[0]], self.columns[0])
+            elif self.task == "multilabel":
+                value = tuple(_flag(row[c], c) for c in self.columns)
+            else:
+                value = tuple(self._number(row[c], c) for c in self.columns)
+        if self.fixed and self.task != "regression" and not self.from_flags:
+            unknown = [
+                n for n in ([value] if isinstance(value, str) else value) if n not in self.index
+            ]
+            if unknown:
+                raise _RowError(
+                    self.columns[0],
+                    f"unknown label {unknown[0]!r} (known: {', '.join(self.names or [])})",
+                )
+        return value
+
+    @property
+    def from_flags(self) -> bool:
+        return self.task == "multilabel" and not self.from_names
+
+    def _names_of(self, cell: Any) -> tuple[str, ...]:
+        column = self.columns[0]
+        if cell is None:
+            return ()
+        if isinstance(cell, str):
+            parts: list[Any] = [p for p in cell.split(";") if p.strip()]
+        elif isinstance(cell, list | tuple):
+            parts = list(cell)
+        else:
+            raise _RowError(column, f"expected a list or ';'-separated names, got {cell!r}")
+        return tuple(dict.fromkeys(_name_of(p, column) for p in parts))
+
+    @staticmethod
+    def _number(value: Any, column: str) -> float:
+        try:
+            return parse_number(value, column)
+        except DataError as exc:
+            raise _RowError(column, exc.what) from None
+
+    def learn(self, raws: Iterable[Any], where: str) -> None:
+        """Learn the class names from the rows' raw labels, unless they were fixed."""
+        if not self.fixed:
+            values = list(raws)
+            flat = [n for v in values for n in ((v,) if isinstance(v, str) else v)]
+            self.names = _sorted_names(flat)
+            self.index = {n: i for i, n in enumerate(self.names)}
+        least = {"multiclass": 2, "multilabel": 1, "regression": 1}[self.task]
+        if len(self.names or []) < least:
+            raise DataError(
+                f"a {self.task} task needs at least {least} classes, found {self.names}",
+                where=where,
+                fix="check the label column, or the rows left out as bad",
+            )
+
+    def target(self, value: Any) -> Tensor:
+        if self.task == "multiclass":
+            return torch.tensor(self.index[value], dtype=torch.long)  # []
+        if self.from_names:
+            out = torch.zeros(len(self.index), dtype=torch.float32)  # [L]
+            out[[self.index[n] for n in value]] = 1.0
+            return out
+        return torch.tensor(value, dtype=torch.float32)  # [L] flags or [K] values
+
+    def task_spec(self) -> TaskSpec:
+        names = tuple(self.names or ())
+        if self.task == "regression":
+            return TaskSpec("regression", len(names), target_names=names)
+        return TaskSpec(self.task, len(names), class_names=names)
+
+
+# ------------------------------------------------------------------------------------------------
+# Datasets
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Record:
+    """A good row: where it comes from, its target, and its inputs when cached."""
+
+    number: int
+    id: str
+    split: str
+    row: dict[str, Any]
+    target: Tensor
+    inputs: dict[str, Tensor | None] | None = None
+
+
+class ManifestDataset(Dataset[Sample]):
+    """One split of a manifest: a map-style dataset of preprocessed :class:`Sample`.
+
+    Samples are kept in memory when the builder's ``cache_in_memory`` is True; otherwise each
+    access decodes the row's files again (a file changed since the build raises a DataError).
+    """
+
+    def __init__(self, records: list[_Record], fields: dict[str, _Field], manifest: Path) -> None:
+        self.records = records
+        self.fields = fields
+        self.manifest = manifest
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @property
+    def ids(self) -> list[str]:
+        return [r.id for r in self.records]
+
+    def __getitem__(self, index: int) -> Sample:
+        record = self.records[index]
+        inputs = record.inputs
+        if inputs is None:
+            where = f"{self.manifest}, row {record.number} (id {record.id!r})"
+            try:
+                inputs = _decode_inputs(record.row, self.fields, where, finish=True)
+            except _RowError as exc:
+                path = f", path {exc.path!r}" if exc.path else ""
+                raise DataError(
+                    exc.reason,
+                    where=f"{where}, field {exc.field!r}{path}",
+                    fix="the file changed since the dataset was built: restore it, or "
+                    "build with cache_in_memory: true",
+                ) from None
+        return Sample(record.id, dict(inputs), record.target)
+
+
+def _decode_inputs(
+    row: dict[str, Any], fields: dict[str, _Field], where: str, *, finish: bool
+) -> dict[str, Any]:
+    """Modality name -> decoded value (finished tensor when ``finish``), None when missing."""
+    out: dict[str, Any] = {}
+    for name, f in fields.items():
+        cell = f.cell(row)
+        value = None if cell is None else f.decode(cell, where)
+        out[name] = f.finish(value) if finish and value is not None else value
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# Splits and row checks
+# ------------------------------------------------------------------------------------------------
+
+
+def _take(n: int, fraction: float) -> int:
+    """Rows a fraction of ``n`` asks for: at least one when ``fraction > 0``."""
+    return 0 if fraction <= 0 or n == 0 else max(1, round(n * fraction))
+
+
+def _assign_splits(
+    rows: list[dict[str, Any]],
+    split_column: str | None,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+) -> list[str | None]:
+    """Each row's split; None for an unknown split value (a bad row)."""
+    rng = np.random.default_rng(seed)
+    if split_column is None:
+        n = len(rows)
+        order = rng.permutation(n)
+        n_test = _take(n, test_fraction)
+        n_val = min(_take(n, val_fraction), max(0, n - n_test - 1))
+        splits: list[str | None] = ["train"] * n
+        for i in order[:n_test]:
+            splits[int(i)] = "test"
+        for i in order[n_test : n_test + n_val]:
+            splits[int(i)] = "val"
+        return splits
+    splits = []
+    for row in rows:
+        cell = row[split_column]
+        splits.append(_SPLIT_ALIASES.get(cell.strip().lower()) if isinstance(cell, str) else None)
+    if "val" not in splits:  # carve a validation split out of train
+        train = [i for i, s in enumerate(splits) if s == "train"]
+        n_val = min(_take(len(train), val_fraction), max(0, len(train) - 1))
+        for i in rng.permutation(len(train))[:n_val]:
+            splits[train[int(i)]] = "val"
+    return splits
+
+
+def _row_id(row: dict[str, Any], number: int, id_column: str | None) -> str:
+    if id_column is None:
+        return str(number)
+    value = row[id_column]
+    if value is None:
+        raise _RowError(id_column, "the id is empty")
+    if isinstance(value, str):
+        return value.strip()
+    try:
+        return _name_of(value, id_column)
+    except _RowError:
+        raise _RowError(id_column, f"expected a string or integer id, got {value!r}") from None
+
+
+def _optional_column(
+    value: str | None, default: str, columns: list[str], what: str, where: str
+) -> str | None:
+    """``value`` if the manifest has it; None when it is the default and absent."""
+    if value is None or value in columns:
+        return value
+    if value == default:
+        return None
+    raise DataError(
+        f"{what} column {value!r} not found (columns: {', '.join(columns)})",
+        where=where,
+        fix=f"set {what}_column to one of the columns, or to null",
+    )
+
+
+def _bad_rows_error(manifest: Path, bad: list[tuple[int, SkippedRow]]) -> DataError:
+    lines = []
+    for number, s in bad[:_MAX_LISTED]:
+        path = f", path {s.path!r}" if s.path else ""
+        lines.append(f"  - row {number} (id {s.id!r}), field {s.field!r}{path}: {s.reason}")
+    if len(bad) > _MAX_LISTED:
+        lines.append(f"  - ... and {len(bad) - _MAX_LISTED} more")
+    noun = "row" if len(bad) == 1 else "rows"
+    return DataError(
+        f"{len(bad)} bad {noun} in the manifest:\n" + "\n".join(lines),
+        where=str(manifest),
+        fix="correct or remove these rows, or set bad_rows: skip to leave them out "
+        "(each is then recorded with its reason in the skipped rows)",
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# The builder
+# ------------------------------------------------------------------------------------------------
+
+
+def _check_fractions(val_fraction: float, test_fraction: float, where: str) -> None:
+    if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise DataError(
+            f"val_fraction ({val_fraction}) and test_fraction ({test_fraction}) must be in "
+            "[0, 1) and sum to less than 1",
+            where=where,
+            fix="use e.g. val_fraction: 0.1, test_fraction: 0.1",
+        )
+
+
+def _check_state(state: dict[str, Any] | None, task: str, where: str) -> dict[str, Any] | None:
+    if not state:
+        return None
+    if state.get("version") != STATE_VERSION or state.get("task") != task:
+        raise DataError(
+            f"the state is not a manifest state for task {task!r} "
+            f"(version {state.get('version')!r}, task {state.get('task')!r})",
+            where=where,
+            fix="pass the state saved by a manifest dataset with the same task",
+        )
+    return state
+
+
+def _fixed_classes(
+    classes: list[str | int] | None, state: dict[str, Any] | None, where: str
+) -> list[str] | None:
+    """The fixed label set: from the state (which wins), from ``classes``, or None (learnt)."""
+    given = None if classes is None else [str(c) for c in classes]
+    if state is None:
+        return given
+    saved = state.get("class_names")
+    if given is not None and given != saved:
+        raise DataError(
+            f"classes {given} differ from the class names in the state {saved}",
+            where=where,
+            fix="drop classes, or pass a state built with the same classes",
+        )
+    return saved
+
+
+def _check_columns(columns: list[str], needed: list[str], where: str) -> None:
+    missing = [c for c in dict.fromkeys(needed) if c not in columns]
+    if missing:
+        raise DataError(
+            f"column(s) {', '.join(map(repr, missing))} not found "
+            f"(available columns: {', '.join(columns)})",
+            where=where,
+            fix="fix the column names in the config (modalities, label) or in the manifest",
+        )
+
+
+@dataclass
+class _Checked:
+    """The outcome of the check pass: good rows with their raw labels and decoded inputs."""
+
+    records: list[_Record]
+    raw_labels: list[Any]
+    decoded: list[dict[str, Any]]
+    bad: list[tuple[int, SkippedRow]]  # (row number, what was wrong)
+
+
+def _check_rows(
+    manifest: Path,
+    rows: list[dict[str, Any]],
+    splits: list[str | None],
+    fields: dict[str, _Field],
+    labels: _Labels,
+    id_column: str | None,
+    split_column: str | None,
+) -> _Checked:
+    """Check and decode every row once; a row's first problem makes it a bad row."""
+    out = _Checked([], [], [], [])
+    first_seen: dict[str, int] = {}
+    for number, (row, split) in enumerate(zip(rows, splits, strict=True), start=1):
+        row_id = f"row {number}"
+        try:
+            row_id = _row_id(row, number, id_column)
+            if row_id in first_seen:
+                raise _RowError(
+                    id_column or "id", f"duplicate id (first at row {first_seen[row_id]})"
+                )
+            first_seen[row_id] = number
+            if split is None:
+                raise _RowError(
+                    split_column or "split",
+                    f"unknown split {row[split_column or 'split']!r} (use train, val or test; "
+                    "valid, validation and dev also mean val)",
+                )
+            raw_label = labels.raw(row)
+            where = f"{manifest}, row {number} (id {row_id!r})"
+            decoded = _decode_inputs(row, fields, where, finish=False)
+        except _RowError as exc:
+            out.bad.append((number, SkippedRow(row_id, split, exc.field, exc.reason, exc.path)))
+            continue
+        out.records.append(_Record(number, row_id, split, row, torch.empty(0)))
+        out.raw_labels.append(raw_label)
+        out.decoded.append(decoded)
+    return out
+
+
+def _fit_tokenizers(
+    fields: dict[str, _Field], checked: _Checked, state: dict[str, Any] | None, where: str
+) -> None:
+    """Learn each text modality's vocabulary from its *training* texts, or take the state's."""
+    saved = (state or {}).get("tokenizers", {})
+    for name, f in fields.items():
+        if not isinstance(f, _TextField):
+            continue
+        if state is not None and name not in saved:
+            raise DataError(
+                f"the state has no tokenizer for text modality {name!r}",
+                where=where,
+                fix="pass the state of a run with the same modalities",
+            )
+        texts = [
+            d[name]
+            for r, d in zip(checked.records, checked.decoded, strict=True)
+            if r.split == "train" and d[name] is not None
+        ]
+        f.fit(texts, saved.get(name))
+
+
+def _finish_records(
+    checked: _Checked, fields: dict[str, _Field], labels: _Labels, cache: bool
+) -> dict[str, list[_Record]]:
+    """Targets, and preprocessed inputs when cached, of the good rows, by split."""
+    by_split: dict[str, list[_Record]] = {s: [] for s in SPLITS}
+    for record, raw_label, decoded in zip(
+        checked.records, checked.raw_labels, checked.decoded, strict=True
+    ):
+        record.target = labels.target(raw_label)
+        if cache:
+            record.inputs = {
+                n: None if v is None else fields[n].finish(v) for n, v in decoded.items()
+            }
+            record.row = {}  # not needed again
+        by_split[record.split].append(record)
+    return by_split
+
+
+def _new_state(task: str, labels: _Labels, fields: dict[str, _Field]) -> dict[str, Any]:
+    tokenizers = {
+        n: f.tokenizer.state_dict()
+        for n, f in fields.items()
+        if isinstance(f, _TextField) and f.tokenizer is not None
+    }
+    class_names = None if task == "regression" else list(labels.names or [])
+    return {
+        "version": STATE_VERSION,
+        "task": task,
+        "class_names": class_names,
+        "tokenizers": tokenizers,
+    }
+
+
+@DATASETS.register("manifest")
+def manifest_dataset(
+    *,
+    seed: int,
+    state: dict[str, Any] | None = None,
+    path: str | Path,
+    modalities: dict[str, ManifestModality],
+    label: str | list[str],
+    task: TaskType = "multiclass",
+    classes: list[str | int] | None = None,
+    id_column: str | None = "id",
+    split_column: str | None = "split",
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+    split_seed: int | None = None,
+    bad_rows: Literal["error", "skip"] = "error",
+    cache_in_memory: bool = True,
+    name: str | None = None,
+) -> DataBundle:
+    """A dataset from a JSONL, CSV or Parquet manifest (rules: :mod:`polymodal.data.manifest`).
+
+    Args:
+        seed: seed of the random split (unless ``split_seed`` is given). Injected.
+        state: ``DataBundle.state`` of an earlier build: reuse its class names and vocabularies.
+        path: the manifest file (``.jsonl``, ``.ndjson``, ``.csv`` or ``.parquet``).
+        modalities: modality name -> :class:`ManifestModality` (kind, column, options).
+        label: the label column, or several columns (multilabel flags, regression targets).
+        task: ``multiclass``, ``multilabel`` or ``regression``.
+        classes: a fixed class set (multiclass, or multilabel from names); rows with another
+            label are bad rows. Default: every label seen in the good rows, sorted.
+        id_column: column of unique sample ids; when the default ``id`` is absent (or None),
+            ids are row numbers.
+        split_column: column of split names; when the default ``split`` is absent (or None),
+            rows are split at random.
+        val_fraction, test_fraction: share of rows in the random val / test splits
+            (``val_fraction`` also sizes a validation split carved out of train).
+        split_seed: seed of the random split; None uses ``seed``.
+        bad_rows: ``error`` (raise, listing bad rows) or ``skip`` (leave them out, recorded).
+        cache_in_memory: keep preprocessed samples in memory; False decodes on each access.
+        name: the dataset's name (default: the manifest's file name without suffix).
+
+    Returns:
+        A :class:`DataBundle` with ``train``, ``val`` and ``test`` :class:`ManifestDataset`.
+
+    Raises:
+        ConfigError: invalid modality options.
+        DataError: unreadable manifest, missing columns, paths leaving the manifest's folder,
+            bad rows under ``bad_rows="error"``, or an unusable result (no training rows, too
+            few classes).
+    """
+    manifest = Path(path)
+    where = str(manifest)
+    options = _validate_modalities(modalities)
+    _check_fractions(val_fraction, test_fraction, where)
+    state = _check_state(state, task, where)
+    rows, columns = read_manifest(manifest)
+    root = manifest.absolute().parent.resolve()  # the folder the manifest is seen in
+    fields = {n: _FIELDS[o.kind](n, o, root) for n, o in options.items()}
+    labels = _Labels(task, label, _fixed_classes(classes, state, where), where)
+    id_col = _optional_column(id_column, "id", columns, "id", where)
+    split_col = _optional_column(split_column, "split", columns, "split", where)
+    _check_columns(columns, [c for f in fields.values() for c in f.columns] + labels.columns, where)
+
+    split_rng_seed = seed if split_seed is None else split_seed
+    splits = _assign_splits(rows, split_col, val_fraction, test_fraction, split_rng_seed)
+    checked = _check_rows(manifest, rows, splits, fields, labels, id_col, split_col)
+    if checked.bad and bad_rows == "error":
+        raise _bad_rows_error(manifest, checked.bad)
+    if state is None and not any(r.split == "train" for r in checked.records):
+        raise DataError(
+            "no usable training rows",
+            where=where,
+            fix="mark some rows as train, or check the rows left out as bad",
+        )
+    labels.learn(checked.raw_labels, where)
+    _fit_tokenizers(fields, checked, state, where)
+    by_split = _finish_records(checked, fields, labels, cache_in_memory)
+
+    info = DatasetInfo(
+        name=name or manifest.stem,
+        modalities={n: f.spec() for n, f in fields.items()},
+        task=labels.task_spec(),
+        description=f"manifest {manifest} ({len(checked.records)} rows, "
+        f"{len(checked.bad)} skipped)",
+    )
+    return DataBundle(
+        info=info,
+        splits={s: ManifestDataset(recs, fields, manifest) for s, recs in by_split.items()},
+        skipped=[s for _, s in checked.bad],
+        state=_new_state(task, labels, fields),
+    )

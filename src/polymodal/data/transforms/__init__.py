@@ -1,0 +1,32 @@
+"""Per-modality preprocessing applied after loading.
+
+- image (:mod:`polymodal.data.transforms.image`): bilinear resize to a fixed ``(H, W)`` and
+  per-channel normalisation, ``[C, H, W] -> [C, H', W']``.
+- text (:mod:`polymodal.data.transforms.text`): tokenisers mapping a string to int64 ids ``[T]``
+  (word, character, or a Hugging Face tokenizer); vocabularies are learnt on the training split.
+- audio (``polymodal.data.transforms.audio``): log-mel spectrogram, waveform ``[L] -> [T, M]``.
+"""
+
+from __future__ import annotations
+
+from polymodal.data.transforms.image import ImageTransform, normalize_image, resize_image
+from polymodal.data.transforms.text import (
+    CharTokenizer,
+    HFTokenizer,
+    Tokenizer,
+    WordTokenizer,
+    build_tokenizer,
+    tokenizer_from_state,
+)
+
+__all__ = [
+    "CharTokenizer",
+    "HFTokenizer",
+    "ImageTransform",
+    "Tokenizer",
+    "WordTokenizer",
+    "build_tokenizer",
+    "normalize_image",
+    "resize_image",
+    "tokenizer_from_state",
+]
