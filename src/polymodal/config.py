@@ -230,7 +230,7 @@ def _format_pydantic_errors(
     return problems
 
 
-def _component_problems(kind: str, path: str, value: Any) -> list[str]:
+def component_problems(kind: str, path: str, value: Any) -> list[str]:
     """Check a component's name against its registry and its params against the factory."""
     import pydantic
 
@@ -259,18 +259,18 @@ def _component_problems(kind: str, path: str, value: Any) -> list[str]:
 def _all_component_problems(raw: dict[str, Any]) -> list[str]:
     problems: list[str] = []
     data = raw.get("data", {"name": "synthetic"})
-    problems += _component_problems("dataset", "data", data if data is not None else {})
+    problems += component_problems("dataset", "data", data if data is not None else {})
     model = raw.get("model")
     if isinstance(model, dict):
         encoders = model.get("encoders")
         if isinstance(encoders, dict):
             for key, spec in encoders.items():
-                problems += _component_problems("encoder", f"model.encoders.{key}", spec)
-        problems += _component_problems(
+                problems += component_problems("encoder", f"model.encoders.{key}", spec)
+        problems += component_problems(
             "interaction", "model.interaction", model.get("interaction")
         )
-        problems += _component_problems("fusion", "model.fusion", model.get("fusion", "concat"))
-        problems += _component_problems("head", "model.head", model.get("head"))
+        problems += component_problems("fusion", "model.fusion", model.get("fusion", "concat"))
+        problems += component_problems("head", "model.head", model.get("head"))
     return problems
 
 

@@ -34,6 +34,13 @@ class Fusion(nn.Module):
     def forward(self, features: dict[str, Features]) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def forward_with_extras(
+        self, features: dict[str, Features]
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """The fused tensor and named intermediate outputs (e.g. late fusion's per-modality
+        outputs) that the model exposes in ``ModelOutput.extras``. Default: no extras."""
+        return self(features), {}
+
 
 def presence_matrix(features: dict[str, Features], order: list[str]) -> Tensor:
     """Stack presence flags into float ``[B, M]`` (1.0 where present), in ``order``."""

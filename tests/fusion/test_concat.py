@@ -1,0 +1,60 @@
+"""Tests of early fusion by concatenation (polymodal.fusion.concat)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from polymodal.data.schema import Features, TaskSpec
+from polymodal.registry import FUSIONS
+
+TASK = TaskSpec("multiclass", 3)
+
+
+def _features(pooled: Tensor, present: list[bool]) -> Features:
+    b = pooled.shape[0]
+    return Features(
+        tokens=pooled.unsqueeze(1),
+        pooled=pooled,
+        padding_mask=torch.zeros(b, 1, dtype=torch.bool),
+        present=torch.tensor(present),
+    )
+
+
+def test_concatenates_in_in_dims_order_with_missing_embeddings() -> None:
+    torch.manual_seed(0)
+    fusion = FUSIONS.create("concat", in_dims={"a": 2, "b": 3}, task=TASK)
+    assert fusion.out_dim == 5
+    a, b = torch.randn(4, 2), torch.randn(4, 3)
+    # the dict order of the features differs from in_dims: the fusion's order must win
+    out = fusion({"b": _features(b, [True, False, True, False]), "a": _features(a, [True] * 4)})
+    assert out.shape == (4, 5)
+    assert torch.equal(out[:, :2], a)
+    for i, present in enumerate([True, False, True, False]):
+        expected = b[i] if present else fusion.missing["b"].detach()
+        assert torch.equal(out[i, 2:], expected)
+
+
+def test_missing_embedding_is_learned_and_not_zero() -> None:
+    torch.manual_seed(0)
+    fusion = FUSIONS.create("concat", in_dims={"a": 4, "b": 4}, task=TASK)
+    assert bool((fusion.missing["a"] != 0).any())
+    a = torch.randn(3, 4, requires_grad=True)
+    b = torch.randn(3, 4)
+    out = fusion({"a": _features(a, [False, True, True]), "b": _features(b, [True] * 3)})
+    out.sum().backward()
+    # "a" is absent once: its missing embedding gets the gradient of that row only
+    assert torch.equal(fusion.missing["a"].grad, torch.ones(4))
+    assert fusion.missing["b"].grad is None or bool((fusion.missing["b"].grad == 0).all())
+    # the absent row passes no gradient to the encoder's values
+    assert a.grad is not None
+    assert torch.equal(a.grad, torch.tensor([[0.0] * 4, [1.0] * 4, [1.0] * 4]))
+
+
+def test_absent_values_never_reach_the_output() -> None:
+    fusion = FUSIONS.create("concat", in_dims={"a": 2}, task=TASK)
+    present = [True, False]
+    x = torch.randn(2, 2)
+    y = x.clone()
+    y[1] = 1e6
+    assert torch.equal(fusion({"a": _features(x, present)}), fusion({"a": _features(y, present)}))
