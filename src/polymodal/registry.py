@@ -79,13 +79,13 @@ class Registry(Generic[T]):
     def _load(self) -> None:
         if self._loaded:
             return
-        self._loaded = True
         for package in self.packages:
             module = importlib.import_module(package)
             paths = getattr(module, "__path__", [])  # a plain module has no submodules
             for info in pkgutil.walk_packages(paths, prefix=f"{package}."):
                 if not info.name.rsplit(".", 1)[-1].startswith("_"):
                     importlib.import_module(info.name)
+        self._loaded = True  # only once every module imported: a broken one fails loudly
 
     def names(self) -> list[str]:
         """Sorted names of every registered component."""

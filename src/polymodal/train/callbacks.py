@@ -9,7 +9,7 @@ from typing import Any
 
 import lightning as L
 
-from polymodal.io import write_json_atomic
+from polymodal.io import write_json_atomic, write_text_atomic
 from polymodal.train.checkpoint import save_weights
 
 
@@ -72,3 +72,45 @@ class BestWeights(L.Callback):
 def read_best_info(directory: Path) -> dict[str, Any]:
     """The ``model.json`` written beside the best weights (epoch, monitor, value)."""
     return json.loads((Path(directory) / "model.json").read_text())
+
+
+class LastCheckpoint(L.Callback):
+    """Saves the resumable checkpoint (``last.safetensors`` + ``last.json``) after every epoch.
+
+    It is saved at the end of the training epoch, after validation, early stopping, best weights
+    and the metrics history have updated their state. Keep it last among the callbacks.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        trainer.save_checkpoint(self.path)
+
+
+class MetricsHistory(L.Callback):
+    """Keeps one row of epoch metrics per epoch in ``logs/metrics.jsonl`` (rewritten atomically).
+
+    The rows are part of the resumable checkpoint, so a resumed run's history is exactly the
+    uninterrupted run's: no epoch lost, none repeated.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.rows: list[dict[str, Any]] = []
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        row: dict[str, Any] = {"epoch": trainer.current_epoch, "step": trainer.global_step}
+        for key, value in sorted(trainer.callback_metrics.items()):
+            if value.numel() == 1:
+                row[key] = float(value)
+        self.rows = [r for r in self.rows if r["epoch"] < trainer.current_epoch] + [row]
+        if trainer.is_global_zero:
+            text = "".join(json.dumps(r) + "\n" for r in self.rows)
+            write_text_atomic(self.path, text)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.rows = list(state_dict.get("rows", []))

@@ -36,25 +36,28 @@ def build_optimizer(params: Any, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def lr_factor(epoch: int, cfg: TrainConfig) -> float:
-    """Learning-rate multiplier at ``epoch``: linear warm-up, then the configured schedule."""
+def lr_factor(epoch: float, cfg: TrainConfig) -> float:
+    """Learning-rate multiplier at a (fractional) ``epoch``: linear warm-up over
+    ``warmup_epochs``, then constant, cosine decay to 0 at ``max_epochs``, or step decay by
+    ``gamma`` every ``step_size`` epochs."""
     if epoch < cfg.warmup_epochs:
-        return (epoch + 1) / (cfg.warmup_epochs + 1)
+        return (epoch + 1e-3) / cfg.warmup_epochs
     if cfg.scheduler == "cosine":
         span = max(cfg.max_epochs - cfg.warmup_epochs, 1)
-        progress = (epoch - cfg.warmup_epochs) / span
+        progress = min((epoch - cfg.warmup_epochs) / span, 1.0)
         return 0.5 * (1.0 + math.cos(math.pi * progress))
     if cfg.scheduler == "step":
-        return cfg.gamma ** ((epoch - cfg.warmup_epochs) // cfg.step_size)
+        return cfg.gamma ** int((epoch - cfg.warmup_epochs) // cfg.step_size)
     return 1.0
 
 
 class LitMultimodal(L.LightningModule):
     """Training, validation and optimisation of a multimodal model.
 
-    The global RNG is reseeded from ``(seed, epoch)`` at every epoch start, and the training
-    sampler permutes by ``(seed, epoch)``: a run resumed at an epoch boundary continues exactly as
-    the uninterrupted run would (bit-identical on CPU).
+    The global RNG is reseeded from ``(seed, global step)`` before every training step, the
+    training sampler permutes by ``(seed, epoch)``, and the learning rate is scheduled per step:
+    a run resumed from a checkpoint continues exactly as the uninterrupted run would
+    (bit-identical on CPU).
     """
 
     def __init__(self, model: nn.Module, cfg: TrainConfig, task: TaskSpec, seed: int) -> None:
@@ -71,8 +74,8 @@ class LitMultimodal(L.LightningModule):
     def transfer_batch_to_device(self, batch: Batch, device: torch.device, dataloader_idx: int):
         return batch.to(device)
 
-    def on_train_epoch_start(self) -> None:
-        torch.manual_seed(self.seed * 7_919 + self.current_epoch)
+    def on_train_batch_start(self, batch: Batch, batch_idx: int) -> None:
+        torch.manual_seed(self.seed * 1_000_003 + self.global_step)
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         output = self.model(batch)
@@ -102,12 +105,13 @@ class LitMultimodal(L.LightningModule):
         if self.cfg.scheduler == "none" and self.cfg.warmup_epochs == 0:
             return optimizer
         cfg = self.cfg
+        steps_per_epoch = max(self.trainer.estimated_stepping_batches / cfg.max_epochs, 1.0)
 
-        def factor(epoch: int) -> float:  # a plain function: LambdaLR keeps it out of its state
-            return lr_factor(epoch, cfg)
+        def factor(step: int) -> float:  # a plain function: LambdaLR keeps it out of its state
+            return lr_factor(step / steps_per_epoch, cfg)
 
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda=factor)
         return {
             "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }

@@ -19,8 +19,7 @@ from typing import Any
 import lightning as L
 import torch
 import yaml
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.callbacks import EarlyStopping
 
 from polymodal.config import ExperimentConfig, config_to_dict, parse_config
 from polymodal.data.bundle import DataBundle
@@ -28,7 +27,7 @@ from polymodal.data.loading import build_data, make_dataloader
 from polymodal.errors import CheckpointError, PolymodalError
 from polymodal.io import write_json_atomic, write_text_atomic
 from polymodal.models.builder import build_model
-from polymodal.train.callbacks import BestWeights
+from polymodal.train.callbacks import BestWeights, LastCheckpoint, MetricsHistory
 from polymodal.train.checkpoint import SafetensorsCheckpointIO, load_weights
 from polymodal.train.environment import collect_environment
 from polymodal.train.module import LitMultimodal
@@ -66,7 +65,7 @@ def _record_skipped(bundle: DataBundle, run_dir: Path) -> None:
 
 
 def _trainer(
-    config: ExperimentConfig, run_dir: Path, has_val: bool
+    config: ExperimentConfig, run_dir: Path, has_val: bool, extra: list[L.Callback]
 ) -> tuple[L.Trainer, BestWeights]:
     cfg = config.train
     ckpt_dir = run_dir / CHECKPOINT_DIR
@@ -74,15 +73,9 @@ def _trainer(
     monitor = stopping.monitor if stopping else "val/loss"
     mode = stopping.mode if stopping else "min"
     best = BestWeights(ckpt_dir, monitor=monitor, mode=mode)
-    last = ModelCheckpoint(
-        dirpath=ckpt_dir,
-        filename=LAST_STEM,
-        save_top_k=0,
-        save_last=True,
-        enable_version_counter=False,
-        save_on_train_epoch_end=not has_val,
-    )
-    callbacks: list[L.Callback] = [best, last]
+    last = LastCheckpoint(ckpt_dir / f"{LAST_STEM}.ckpt")
+    history = MetricsHistory(run_dir / "logs" / "metrics.jsonl")
+    callbacks: list[L.Callback] = [*extra, history, best, last]
     if stopping is not None and has_val:
         callbacks.insert(
             0,
@@ -103,11 +96,12 @@ def _trainer(
         gradient_clip_val=cfg.gradient_clip_val,
         deterministic=cfg.deterministic,
         default_root_dir=run_dir,
-        logger=CSVLogger(run_dir, name="logs", version=""),
+        logger=False,  # MetricsHistory keeps logs/metrics.jsonl, resumable
         callbacks=callbacks,
         plugins=[SafetensorsCheckpointIO()],
         enable_progress_bar=cfg.progress,
         enable_model_summary=False,
+        enable_checkpointing=False,  # LastCheckpoint and BestWeights write the run's checkpoints
         num_sanity_val_steps=0,
         log_every_n_steps=1,
     )
@@ -119,13 +113,20 @@ def last_checkpoint(run_dir: Path) -> Path:
     return Path(run_dir) / CHECKPOINT_DIR / f"{LAST_STEM}.ckpt"
 
 
-def train(config: ExperimentConfig, run_dir: str | Path, *, resume: bool = False) -> TrainResult:
+def train(
+    config: ExperimentConfig,
+    run_dir: str | Path,
+    *,
+    resume: bool = False,
+    callbacks: list[L.Callback] | tuple[L.Callback, ...] = (),
+) -> TrainResult:
     """Train ``config`` into ``run_dir``.
 
     Args:
         config: a validated experiment.
         run_dir: the run directory (created; nothing is written outside it).
         resume: continue from ``checkpoint/last`` of an earlier, interrupted run of the same config.
+        callbacks: extra Lightning callbacks (loggers of your own, profilers, ...).
 
     Raises:
         CheckpointError: ``resume`` without a checkpoint, or with a different config.
@@ -161,7 +162,7 @@ def train(config: ExperimentConfig, run_dir: str | Path, *, resume: bool = False
         if has_val
         else None
     )
-    trainer, best = _trainer(config, run_dir, has_val)
+    trainer, best = _trainer(config, run_dir, has_val, list(callbacks))
     start = time.perf_counter()
     trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path)
     seconds = time.perf_counter() - start
