@@ -434,7 +434,8 @@ def _read_header(json_path: Path) -> dict[str, Any]:
 def _read_tensors(tensors_path: Path, json_path: Path, header: dict[str, Any]) -> dict[str, Any]:
     refuse_pickle(tensors_path)
     blob = tensors_path.read_bytes()
-    expected = header.get("tensors", {}).get("sha256")
+    info = header.get("tensors")
+    expected = info.get("sha256") if isinstance(info, dict) else None
     if hashlib.sha256(blob).hexdigest() != expected:
         raise CheckpointError(
             f"{tensors_path.name} does not belong to {json_path.name} (SHA-256 differs): the "
