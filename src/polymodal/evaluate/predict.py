@@ -47,19 +47,18 @@ def predict_table(
         output = model(batch)
         decoded = model.predict(output)
         rows["id"].extend(batch.ids)
+        size = len(batch)
         if batch.target is None:
-            rows["target"].extend([None] * len(batch))
+            rows["target"].extend([None] * size)
         elif task.type == "multiclass":
-            rows["target"].extend(int(t) for t in batch.target.cpu())
+            rows["target"].extend(batch.target.cpu().tolist())
         else:
-            rows["target"].extend(t.float().reshape(-1).tolist() for t in batch.target.cpu())
+            rows["target"].extend(batch.target.float().cpu().reshape(size, -1).tolist())
         if task.type == "multiclass":
-            rows["prediction"].extend(int(p) for p in decoded.prediction.cpu())
+            rows["prediction"].extend(decoded.prediction.cpu().tolist())
         else:
-            rows["prediction"].extend(
-                p.float().reshape(-1).tolist() for p in decoded.prediction.cpu()
-            )
-        rows["scores"].extend(s.float().reshape(-1).tolist() for s in decoded.scores.cpu())
+            rows["prediction"].extend(decoded.prediction.float().cpu().reshape(size, -1).tolist())
+        rows["scores"].extend(decoded.scores.float().cpu().reshape(size, -1).tolist())
         for name in getattr(model, "encoders", {}):
             presence.setdefault(name, []).extend(batch.inputs[name].present.cpu().tolist())
     model.train(was_training)

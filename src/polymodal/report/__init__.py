@@ -1,0 +1,1 @@
+"""polymodal.report: Markdown, HTML and plots of runs and benchmarks."""
