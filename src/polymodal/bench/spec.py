@@ -86,7 +86,7 @@ def default_spec() -> BenchSpec:
     chance, late fusion cannot combine them, and early (concat) fusion can; on the redundant task
     one modality suffices.
     """
-    encoders = {"image": "cnn", "audio": "audio_conv", "text": "text_transformer"}
+    encoders = {"image": "cnn", "audio": "audio_conv"}
     return BenchSpec(
         name="builtin",
         datasets=[

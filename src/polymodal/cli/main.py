@@ -60,6 +60,11 @@ def _main(
 ) -> None:
     _STATE["debug"] = debug
     _STATE["quiet"] = quiet
+    if not debug:  # the application, not the library, decides how chatty Lightning is
+        import logging
+
+        for name in ("lightning.pytorch", "lightning.fabric"):
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 @app.command()

@@ -85,7 +85,7 @@ class LastCheckpoint(L.Callback):
         self.path = Path(path)
 
     def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        trainer.save_checkpoint(self.path)
+        trainer.save_checkpoint(self.path, weights_only=False)
 
 
 class MetricsHistory(L.Callback):
