@@ -67,7 +67,7 @@ def run_benchmark(spec: BenchSpec, bench_dir: str | Path, *, rerun: bool = False
             )
         payload = json.loads(metrics_path.read_text())
         result.cells.append(
-            {"dataset": dataset_label(data), "model": model_name, "seed": seed, **payload}
+            {**payload, "dataset": dataset_label(data), "model": model_name, "seed": seed}
         )
     result.table_markdown = comparison_table(result.cells)
     report = [

@@ -13,7 +13,8 @@ class Encoder(nn.Module):
     Subclasses take the dataset's :class:`ModalitySpec` as ``spec`` (injected by the builder) and
     their own keyword parameters (validated from the config), set ``out_dim``, and implement
     ``forward(batch: ModalityBatch) -> Features`` with ``tokens [B, T, out_dim]``,
-    ``pooled [B, out_dim]``, ``padding_mask [B, T]`` (True at padding) and ``present = batch.present``.
+    ``pooled [B, out_dim]``, ``padding_mask [B, T]`` (True at padding) and
+    ``present = batch.present``.
     """
 
     out_dim: int
