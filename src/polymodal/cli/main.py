@@ -103,17 +103,36 @@ def evaluate(
     run_dir: Path = typer.Argument(..., help="A run directory written by `polymodal train`."),
     split: Optional[str] = typer.Option(None, "--split", help="Split to evaluate (default: test)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1),
+    robustness: bool = typer.Option(False, "--robustness", help="Perturbation curves."),
+    contribution: bool = typer.Option(False, "--contribution", help="Shapley / leave-one-out."),
+    efficiency: bool = typer.Option(False, "--efficiency", help="Params, FLOPs, latency, memory."),
+    resamples: int = typer.Option(
+        1000, "--bootstrap", min=0, help="Bootstrap resamples (0: no CI)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of perturbations and bootstrap."),
 ) -> None:
-    """Evaluate a trained run: predictions table, metrics.json and report.md."""
+    """Evaluate a trained run: predictions table, metrics.json, report.md and plots."""
 
     def body() -> None:
-        from polymodal.evaluate.run import evaluate_run
+        from polymodal.evaluate.run import EvaluationOptions, evaluate_run
 
-        result = evaluate_run(run_dir, split=split, batch_size=batch_size)
-        typer.echo(f"{run_dir} [{result.split}, {len(result.table)} samples]")
+        options = EvaluationOptions(
+            robustness=robustness,
+            contribution=contribution,
+            efficiency=efficiency,
+            resamples=resamples,
+            seed=seed,
+        )
+        result = evaluate_run(run_dir, split=split, batch_size=batch_size, options=options)
+        payload = result.payload
+        typer.echo(f"{run_dir} [{result.split}, {payload['num_samples']} samples]")
+        intervals = payload.get("intervals", {})
         for name, value in result.metrics.items():
             if isinstance(value, float):
-                typer.echo(f"  {name:<20} {value:.4f}")
+                ci = intervals.get(name)
+                band = f"  [{ci['low']:.4f}, {ci['high']:.4f}]" if ci else ""
+                typer.echo(f"  {name:<20} {value:.4f}{band}")
+        typer.echo(f"report: {run_dir / 'report.md'}")
 
     _guard(body)
 

@@ -1,19 +1,55 @@
-"""Evaluate a trained run on one split: predictions table, metrics and a short report."""
+"""Evaluate a trained run on one split: predictions table, metrics with intervals, and options.
+
+One pass of the model over the split gives the predictions table; every number is computed from
+it. With options, the table also holds the perturbed conditions (robustness) and the modality
+subsets (contribution), so nothing is re-run to get another number.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import torch
 
 from polymodal.data.loading import make_dataloader
+from polymodal.data.schema import TaskSpec
 from polymodal.errors import PolymodalError
-from polymodal.evaluate.metrics import compute_metrics
+from polymodal.evaluate.metrics import (
+    compute_metrics,
+    create_metric,
+    default_metrics,
+    inputs_from_table,
+)
 from polymodal.evaluate.predict import predict_table
+from polymodal.evaluate.stats import bootstrap_ci
 from polymodal.io import atomic_write, write_json_atomic, write_text_atomic
+from polymodal.registry import METRICS
 from polymodal.train.run import load_trained
+
+
+@dataclass
+class EvaluationOptions:
+    """What to compute besides the clean metrics.
+
+    Attributes:
+        robustness: metric-vs-severity curves for every modality and perturbation.
+        contribution: leave-one-out and exact Shapley values over modalities.
+        efficiency: parameters, FLOPs, latency, throughput, peak memory, training time.
+        resamples: bootstrap resamples of each metric's confidence interval (0: none).
+        level: confidence level of the intervals.
+        seed: seed of perturbations and bootstrap.
+    """
+
+    robustness: bool = False
+    contribution: bool = False
+    efficiency: bool = False
+    resamples: int = 1000
+    level: float = 0.95
+    seed: int = 0
 
 
 @dataclass
@@ -24,6 +60,7 @@ class EvaluationResult:
     split: str
     metrics: dict[str, Any]
     table: pd.DataFrame
+    payload: dict[str, Any] = field(default_factory=dict)
 
 
 def write_table(table: pd.DataFrame, path: Path) -> None:
@@ -32,18 +69,50 @@ def write_table(table: pd.DataFrame, path: Path) -> None:
         table.to_parquet(handle, index=False)
 
 
+def primary_metric(task: TaskSpec, names: list[str] | None = None) -> str:
+    """The metric that ranks models: the first configured, else the task's first default."""
+    return (names or default_metrics(task.type))[0]
+
+
+def metric_intervals(
+    clean: pd.DataFrame, task: TaskSpec, names: list[str], options: EvaluationOptions
+) -> dict[str, dict[str, float]]:
+    """Bootstrap interval of every scalar metric in ``names`` over the clean rows."""
+    if options.resamples <= 0 or len(clean) < 2:
+        return {}
+    inputs = inputs_from_table(clean, task.type)
+    intervals: dict[str, dict[str, float]] = {}
+    for name in names:
+        metric = create_metric(name)
+        if not metric.scalar:
+            continue
+        ci = bootstrap_ci(
+            metric,
+            inputs,
+            len(clean),
+            resamples=options.resamples,
+            level=options.level,
+            seed=options.seed,
+        )
+        intervals[name] = {"low": float(ci.low), "high": float(ci.high), "level": ci.level}
+    return intervals
+
+
 def evaluate_run(
     run_dir: str | Path,
     *,
     split: str | None = None,
     metrics: list[str] | None = None,
     batch_size: int | None = None,
+    options: EvaluationOptions | None = None,
 ) -> EvaluationResult:
-    """Run the run's best model over ``split`` once, then compute every metric from the table.
+    """Run the run's best model over ``split`` once, then compute everything from the table.
 
-    Writes ``predictions.parquet``, ``metrics.json`` and ``report.md`` into ``run_dir``.
+    Writes ``predictions.parquet``, ``metrics.json``, ``report.md`` and ``plots/*.png`` into
+    ``run_dir``.
     """
     run_dir = Path(run_dir)
+    options = options or EvaluationOptions()
     config, bundle, model = load_trained(run_dir)
     split = split or config.eval.split
     if split not in bundle.splits:
@@ -52,49 +121,122 @@ def evaluate_run(
             where=str(run_dir),
             fix=f"use one of: {', '.join(sorted(bundle.splits))}",
         )
+    dataset = bundle.splits[split]
     used = {name: bundle.info.modalities[name] for name in config.model.encoders}
-    loader = make_dataloader(
-        bundle.splits[split],
-        used,
-        batch_size=batch_size or config.eval.batch_size or config.train.batch_size,
-    )
+    size = batch_size or config.eval.batch_size or config.train.batch_size
     task = bundle.info.task
-    table = predict_table(model, loader, task)
-    names = metrics or config.eval.metrics
-    values = compute_metrics(table, task.type, names)
-    payload = {
+    names = metrics or config.eval.metrics or default_metrics(task.type)
+    primary = primary_metric(task, names)
+
+    if options.robustness:
+        from polymodal.evaluate.robustness import robustness_table
+
+        table = robustness_table(model, dataset, used, task, batch_size=size, seed=options.seed)
+    else:
+        table = predict_table(model, make_dataloader(dataset, used, batch_size=size), task)
+    if options.contribution:
+        from polymodal.evaluate.contribution import subset_tables
+
+        subsets = subset_tables(model, dataset, used, task, batch_size=size, seed=options.seed)
+        table = pd.concat([table, subsets], ignore_index=True)
+    clean = table[table["perturbation"] == "none"].reset_index(drop=True)
+
+    values = compute_metrics(clean, task.type, names)
+    payload: dict[str, Any] = {
         "run": config.name or run_dir.name,
         "dataset": config.data.name,
         "split": split,
         "task": task.type,
-        "num_samples": len(table),
+        "num_samples": len(clean),
+        "primary_metric": primary,
+        "higher_is_better": bool(METRICS.entry(primary).meta.get("higher_is_better", True)),
         "metrics": values,
+        "intervals": metric_intervals(clean, task, names, options),
     }
+    plots_dir = run_dir / "plots"
+    payload["plots"] = _clean_plots(clean, task, plots_dir, run_dir)
+    if options.robustness:
+        payload["robustness"] = _robustness(table, task, primary, plots_dir, run_dir, payload)
+    if options.contribution:
+        payload["contribution"] = _contribution(table, task, primary, plots_dir, run_dir, payload)
+    if options.efficiency:
+        payload["efficiency"] = _efficiency(model, dataset, used, size, run_dir)
+
     write_table(table, run_dir / "predictions.parquet")
-    write_json_atomic(run_dir / "metrics.json", payload)
-    write_text_atomic(run_dir / "report.md", render_run_report(payload, config.model.model_dump()))
-    return EvaluationResult(run_dir, split, values, table)
+    write_json_atomic(run_dir / "metrics.json", _json_safe(payload))
+    from polymodal.report.markdown import render_run_report
+
+    write_text_atomic(run_dir / "report.md", render_run_report(payload, config))
+    return EvaluationResult(run_dir, split, values, table, payload)
 
 
-def _fmt(value: Any) -> str:
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
+def _clean_plots(clean: pd.DataFrame, task: TaskSpec, plots_dir: Path, run_dir: Path) -> dict:
+    if task.type != "multiclass" or clean.empty:
+        return {}
+    from polymodal.evaluate.metrics import reliability_diagram
+    from polymodal.report.plots import plot_confusion_matrix, plot_reliability_diagram
+
+    inputs = inputs_from_table(clean, task.type)
+    names = list(task.class_names or [str(i) for i in range(task.num_outputs)])
+    matrix = create_metric("confusion_matrix").compute(inputs)
+    paths = {
+        "confusion_matrix": plot_confusion_matrix(matrix, names, plots_dir / "confusion.png"),
+        "reliability": plot_reliability_diagram(
+            reliability_diagram(inputs), plots_dir / "reliability.png"
+        ),
+    }
+    return {k: str(p.relative_to(run_dir)) for k, p in paths.items()}
 
 
-def render_run_report(payload: dict[str, Any], model: dict[str, Any]) -> str:
-    """A short Markdown report of one evaluation (the full report is written by ``report``)."""
-    encoders = ", ".join(f"{k} ({v['name']})" for k, v in model["encoders"].items())
-    lines = [
-        f"# {payload['run']}",
-        "",
-        f"- dataset: `{payload['dataset']}`, split `{payload['split']}`, "
-        f"{payload['num_samples']} samples, task {payload['task']}",
-        f"- encoders: {encoders}",
-        f"- fusion: `{model['fusion']['name']}`",
-        "",
-        "| metric | value |",
-        "|---|---|",
-    ]
-    for name, value in payload["metrics"].items():
-        if isinstance(value, (int, float)):
-            lines.append(f"| {name} | {_fmt(value)} |")
-    return "\n".join(lines) + "\n"
+def _robustness(
+    table: pd.DataFrame, task: TaskSpec, metric: str, plots_dir: Path, run_dir: Path, payload: dict
+) -> dict[str, Any]:
+    from polymodal.evaluate.robustness import robustness_curves, robustness_summary
+    from polymodal.report.plots import plot_robustness_curves
+
+    curves = robustness_curves(table, task.type, metric)
+    summary = robustness_summary(table, task.type, metric)
+    path = plot_robustness_curves(curves, metric, plots_dir / "robustness.png")
+    payload["plots"]["robustness"] = str(path.relative_to(run_dir))
+    return {
+        "metric": metric,
+        "curves": curves.to_dict(orient="records"),
+        "summary": summary.to_dict(orient="records"),
+    }
+
+
+def _contribution(
+    table: pd.DataFrame, task: TaskSpec, metric: str, plots_dir: Path, run_dir: Path, payload: dict
+) -> dict[str, Any]:
+    from polymodal.evaluate.contribution import modality_contribution
+    from polymodal.report.plots import plot_contribution
+
+    frame = modality_contribution(table, task.type, metric)
+    path = plot_contribution(frame, plots_dir / "contribution.png", metric=metric)
+    payload["plots"]["contribution"] = str(path.relative_to(run_dir))
+    return {"metric": metric, "values": frame.to_dict(orient="records")}
+
+
+def _efficiency(model, dataset, used, size: int, run_dir: Path) -> dict[str, Any]:
+    from polymodal.evaluate.efficiency import measure_efficiency, training_seconds
+
+    batch = next(iter(make_dataloader(dataset, used, batch_size=size)))
+    result = measure_efficiency(model, batch, eval_batch_size=len(batch))
+    try:
+        result["training_seconds"] = training_seconds(run_dir)
+    except PolymodalError:
+        result["training_seconds"] = None  # trained elsewhere: no summary to read
+    return result
+
+
+def _json_safe(value: Any) -> Any:
+    """Plain JSON types: numpy scalars to Python, NaN/inf to None (strict JSON)."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (np.generic, torch.Tensor)):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
