@@ -5,8 +5,8 @@ Input: ``values [B, T, C, H, W]`` with ``padding_mask [B, T]`` (True at padding 
 ``[N, C, H, W]`` and encoded at once by the frame encoder (any registered image encoder, built
 through :data:`~polymodal.registry.ENCODERS` with ``ModalitySpec(kind="image", shape=(C, H, W))``);
 its ``pooled`` output is the token of that frame. Padding frames and the frames of absent samples
-are never encoded: their tokens are zeros. Tokens ``[B, T, D_f]`` are then (optionally) projected
-to ``out_dim`` and pooled over time, respecting the padding mask:
+are never encoded: their frame tokens are zeros. Tokens ``[B, T, D_f]`` are then (optionally)
+projected to ``out_dim`` and pooled over time, respecting the padding mask:
 
 ``mean``
     masked mean of the frame tokens.
