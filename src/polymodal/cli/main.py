@@ -22,6 +22,8 @@ app = typer.Typer(
 )
 datasets_app = typer.Typer(help="Built-in and registered datasets.", no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
+cache_app = typer.Typer(help="The feature cache of frozen encoders.", no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
 
 _STATE: dict[str, bool] = {"debug": False}
 
@@ -195,6 +197,34 @@ def components(
         from polymodal.cli.describe import list_components
 
         typer.echo(list_components(kind))
+
+    _guard(body)
+
+
+@cache_app.command("info")
+def cache_info(cache_dir: Path = typer.Argument(..., help="A feature cache folder.")) -> None:
+    """List cached feature sets with their splits and sizes."""
+
+    def body() -> None:
+        from polymodal.cli.cache import cache_info as info
+
+        typer.echo(info(cache_dir))
+
+    _guard(body)
+
+
+@cache_app.command("clear")
+def cache_clear(
+    cache_dir: Path = typer.Argument(..., help="A feature cache folder."),
+    older_than: Optional[str] = typer.Option(None, "--older-than", help="e.g. 7d, 12h, 30m."),
+) -> None:
+    """Remove cached feature sets (all, or those older than a duration)."""
+
+    def body() -> None:
+        from polymodal.cli.cache import cache_clear as clear
+
+        removed = clear(cache_dir, older_than=older_than)
+        typer.echo(f"removed {removed} cache entries from {cache_dir}")
 
     _guard(body)
 
