@@ -8,6 +8,7 @@ import pytest
 from polymodal.evaluate.stats import StatsError
 from polymodal.evaluate.stats.resample import (
     MAX_BATCH_ELEMENTS,
+    bootstrap_counts,
     bootstrap_indices,
     default_batch,
     jackknife_groups,
@@ -86,3 +87,30 @@ def test_shuffled_groups_depend_on_the_seed() -> None:
 def test_counts_are_checked(bad: object) -> None:
     with pytest.raises(StatsError, match="must be an integer"):
         next(bootstrap_indices(10, bad))  # type: ignore[arg-type]
+
+
+def test_bootstrap_counts_are_the_default_rng_multinomial_whatever_the_batch() -> None:
+    observed = np.array([5, 0, 12, 3], dtype=np.int64)  # N = 20, one empty category
+    expected = np.random.default_rng(4).multinomial(20, observed / 20, size=300)
+    for batch in (None, 1, 7, 300):
+        batches = list(bootstrap_counts(observed, 300, seed=4, batch=batch))
+        assert all(b.dtype == np.int64 and b.shape[1] == 4 for b in batches)
+        np.testing.assert_array_equal(np.concatenate(batches), expected)
+    assert np.all(expected.sum(axis=1) == 20)
+    assert np.all(expected[:, 1] == 0)  # an empty category is never drawn
+    # mean count N p_c: sd of the mean over 300 rows <= sqrt(20 * 0.25 / 300) ~ 0.13
+    np.testing.assert_allclose(expected.mean(axis=0), observed, atol=0.6)
+
+
+@pytest.mark.parametrize(
+    ("observed", "message"),
+    [
+        (np.array([[1, 2]]), "non-negative ints"),
+        (np.array([1.0, 2.0]), "non-negative ints"),
+        (np.array([1, -1, 3]), "non-negative ints"),
+        (np.array([0, 0]), "no samples"),
+    ],
+)
+def test_bootstrap_counts_reject_bad_counts(observed: np.ndarray, message: str) -> None:
+    with pytest.raises(StatsError, match=message):
+        next(bootstrap_counts(observed, 5))

@@ -12,6 +12,12 @@ Conventions follow scikit-learn (the reference the tests check against):
 
 Precision / recall / F1 apply to multiclass and multilabel tasks (one prediction per label, 0/1);
 the other metrics of this module to multiclass tasks, AUROC and AUPRC also to multilabel ones.
+
+Accuracy, balanced accuracy, top-k accuracy and precision / recall / F1 are sum metrics whose
+per-sample statistics take few values (a confusion-matrix cell, a hit or a miss), so they are
+categorical (:meth:`~polymodal.evaluate.metrics.base.SumMetric.from_counts`): their bootstrap
+draws multinomial cell counts, O(C^2) per resample instead of O(N)
+(:mod:`polymodal.evaluate.stats.categorical`).
 """
 
 from __future__ import annotations

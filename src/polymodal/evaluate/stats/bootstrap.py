@@ -5,11 +5,18 @@ References:
     percentile interval (ch. 13), BCa interval (ch. 14, eqs. 14.9-14.15), jackknife (ch. 11).
     T. J. DiCiccio and B. Efron, "Bootstrap confidence intervals", Statistical Science 11(3), 1996.
 
-The resampled metric values come from :meth:`ResamplableMetric.compute_resampled`, called once per
-batch of index rows: there is no Python loop over resamples. Quantiles use linear interpolation
-(``numpy.quantile``'s default), z0 counts ties as half, and the exact jackknife is the
-leave-one-out one, all as in ``scipy.stats.bootstrap``: for the same seed and statistic the
-intervals agree with it.
+Two ways to draw resamples, both without a Python loop over resamples:
+
+- counts (the default for a :class:`~polymodal.evaluate.stats.protocol.CategoricalMetric` with
+  few categories, ``resampling="auto"``): each resample is a multinomial vector of K category
+  counts, given to ``metric.from_counts``; exact in distribution and O(K) per resample (see
+  :mod:`polymodal.evaluate.stats.categorical` for why), with an exact count-weighted jackknife
+  for BCa.
+- indices (every other metric, or ``resampling="indices"``): each resample is a row of N sample
+  indices, given to :meth:`ResamplableMetric.compute_resampled` once per batch of rows.
+  Quantiles use linear interpolation (``numpy.quantile``'s default), z0 counts ties as half, and
+  the exact jackknife is the leave-one-out one, all as in ``scipy.stats.bootstrap``: for the
+  same seed and statistic the intervals agree with it.
 """
 
 from __future__ import annotations
@@ -29,10 +36,18 @@ from polymodal.evaluate.stats._checks import (
     check_level,
     check_metric,
 )
+from polymodal.evaluate.stats.categorical import (
+    CountStatistic,
+    Resampling,
+    count_distribution,
+    count_jackknife,
+    count_statistic,
+)
 from polymodal.evaluate.stats.protocol import ResamplableMetric
 from polymodal.evaluate.stats.resample import bootstrap_indices, jackknife_indices
 
 Method = Literal["percentile", "bca"]
+Drawn = Literal["counts", "indices"]
 METHODS: tuple[str, ...] = ("percentile", "bca")
 
 DEFAULT_JACKKNIFE_GROUPS = 1000
@@ -55,6 +70,8 @@ class CI:
         level: confidence level, e.g. 0.95.
         method: "percentile" or "bca".
         resamples: number of bootstrap resamples R.
+        resampling: how resamples were drawn: "counts" (multinomial category counts) or
+            "indices" (rows of sample indices).
     """
 
     estimate: float
@@ -63,9 +80,25 @@ class CI:
     level: float
     method: Method
     resamples: int
+    resampling: Drawn = "indices"
 
 
-def bootstrap_distribution(
+@dataclass(frozen=True)
+class Resampled:
+    """A bootstrap distribution of a statistic and the way to its BCa acceleration.
+
+    Attributes:
+        distribution: float64 ``[R]`` resampled values.
+        acceleration: computes the jackknife acceleration (only called when BCa needs it).
+        resampling: "counts" or "indices".
+    """
+
+    distribution: np.ndarray
+    acceleration: Callable[[], float]
+    resampling: Drawn
+
+
+def index_distribution(
     metric: ResamplableMetric,
     inputs: Any,
     n: int,
@@ -74,7 +107,7 @@ def bootstrap_distribution(
     seed: int = 0,
     batch: int | None = None,
 ) -> np.ndarray:
-    """The metric on ``resamples`` bootstrap resamples of the ``n`` samples of ``inputs``.
+    """The metric on ``resamples`` index rows of the ``n`` samples of ``inputs``.
 
     Index rows come from :func:`~polymodal.evaluate.stats.resample.bootstrap_indices` (seeded,
     independent of ``batch``); ``metric.compute_resampled`` is called once per batch of rows.
@@ -90,6 +123,35 @@ def bootstrap_distribution(
         for rows in bootstrap_indices(n, resamples, seed=seed, batch=batch)
     ]
     return np.concatenate(parts)
+
+
+def bootstrap_distribution(
+    metric: ResamplableMetric,
+    inputs: Any,
+    n: int,
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+    batch: int | None = None,
+    resampling: Resampling = "auto",
+) -> np.ndarray:
+    """The metric on ``resamples`` bootstrap resamples of the ``n`` samples of ``inputs``.
+
+    Args:
+        resampling: "auto" draws category counts for a categorical metric with few categories
+            (see :func:`~polymodal.evaluate.stats.categorical.count_statistic`) and index rows
+            otherwise; "counts" or "indices" force one way. Both are exact bootstrap
+            distributions, but from different random draws.
+        batch: resamples per metric call; bounds memory, does not change the result.
+
+    Returns:
+        float64 ``[resamples]``.
+    """
+    check_metric(metric, ResamplableMetric, "compute_resampled")
+    statistic = count_statistic(metric, inputs, n, resampling)
+    if statistic is not None:
+        return count_distribution(statistic, resamples, seed=seed, batch=batch)
+    return index_distribution(metric, inputs, n, resamples=resamples, seed=seed, batch=batch)
 
 
 def jackknife_values(
@@ -123,7 +185,7 @@ def jackknife_values(
     return np.concatenate(parts)
 
 
-def acceleration_from_jackknife(values: np.ndarray) -> float:
+def acceleration_from_jackknife(values: np.ndarray, weights: np.ndarray | None = None) -> float:
     """BCa acceleration ``a = sum(d^3) / (6 * sum(d^2)^1.5)`` with ``d = mean(values) - values``.
 
     (Efron & Tibshirani 1993, eq. 14.15.) ``values`` are the G jackknife values. The formula is
@@ -131,14 +193,19 @@ def acceleration_from_jackknife(values: np.ndarray) -> float:
     m = N/G samples, ``d_g`` is proportional to the sum of the m samples' influence values, and
     the sums of cubes and squares over groups estimate the same N-sample sums as over single
     samples, so ``a`` estimates the same quantity; with G = N it is the exact jackknife.
-    Returns 0 when every value is the same (no skewness information).
+    ``weights`` (default all 1) counts how often each value occurs, e.g. the samples of each
+    category for the count jackknife of
+    :func:`~polymodal.evaluate.stats.categorical.count_jackknife`: mean and sums are then over
+    the ``sum(weights)`` values. Returns 0 when every value is the same (no skewness
+    information).
     """
     values = np.asarray(values, dtype=np.float64)
-    d = values.mean() - values  # [G]
-    squares = float(np.sum(d**2))
+    w = np.ones_like(values) if weights is None else np.asarray(weights, dtype=np.float64)
+    d = np.sum(w * values) / np.sum(w) - values  # [G]
+    squares = float(np.sum(w * d**2))
     if squares == 0.0:
         return 0.0
-    return float(np.sum(d**3) / (6.0 * squares**1.5))
+    return float(np.sum(w * d**3) / (6.0 * squares**1.5))
 
 
 def jackknife_acceleration(
@@ -232,6 +299,34 @@ def interval_from_distribution(
     return bca_bounds(distribution, estimate, acceleration(), level)
 
 
+def resample_statistic(
+    metric: ResamplableMetric,
+    inputs: Any,
+    n: int,
+    statistic: CountStatistic | None,
+    *,
+    resamples: int,
+    seed: int,
+    batch: int | None,
+    jackknife_groups: int | None,
+) -> Resampled:
+    """The bootstrap distribution of ``metric`` from count rows of ``statistic`` (its count form,
+    exact count jackknife) or, when it is None, from index rows (delete-a-group jackknife)."""
+    if statistic is not None:
+        return Resampled(
+            count_distribution(statistic, resamples, seed=seed, batch=batch),
+            lambda: acceleration_from_jackknife(*count_jackknife(statistic, batch=batch)),
+            "counts",
+        )
+    return Resampled(
+        index_distribution(metric, inputs, n, resamples=resamples, seed=seed, batch=batch),
+        lambda: jackknife_acceleration(
+            metric, inputs, n, groups=jackknife_groups, seed=seed, batch=batch
+        ),
+        "indices",
+    )
+
+
 def bootstrap_ci(
     metric: ResamplableMetric,
     inputs: Any,
@@ -243,6 +338,7 @@ def bootstrap_ci(
     seed: int = 0,
     batch: int | None = None,
     jackknife_groups: int | None = None,
+    resampling: Resampling = "auto",
 ) -> CI:
     """Bootstrap confidence interval of ``metric`` over the ``n`` samples of ``inputs``.
 
@@ -253,11 +349,16 @@ def bootstrap_ci(
         level: confidence level.
         method: "percentile" (quantiles of the bootstrap distribution) or "bca" (bias-corrected
             and accelerated, Efron 1987; acceleration from a jackknife).
-        seed: seed of the index rows; same seed => bit-identical interval.
-        batch: rows per ``compute_resampled`` call (default: about 4 Mi indices per call);
+        seed: seed of the resamples; same seed (and same resampling) => bit-identical interval.
+        batch: resamples per metric call (default: about 4 Mi indices or counts per call);
             bounds memory, does not change the result.
-        jackknife_groups: G of BCa's delete-a-group jackknife (default
-            ``min(N, DEFAULT_JACKKNIFE_GROUPS)``; G = N is the exact jackknife).
+        jackknife_groups: G of BCa's delete-a-group jackknife on index rows (default
+            ``min(N, DEFAULT_JACKKNIFE_GROUPS)``; G = N is the exact jackknife). Count
+            resampling always uses the exact leave-one-out jackknife (it costs K evaluations).
+        resampling: "auto" (default) draws multinomial category counts when the metric is a
+            :class:`~polymodal.evaluate.stats.protocol.CategoricalMetric` with
+            ``K * COUNTS_BELOW <= N`` categories, index rows otherwise; "counts" or "indices"
+            force one way. Both give the exact bootstrap distribution, from different draws.
 
     Returns:
         :class:`CI`. When every resampled value is equal, ``low == high`` is that value.
@@ -270,16 +371,22 @@ def bootstrap_ci(
     level = check_level(level)
     method = check_method(method)
     estimate = check_finite_scalar(metric.compute(inputs), f"{type(metric).__name__}.compute")
-    distribution = bootstrap_distribution(
-        metric, inputs, n, resamples=resamples, seed=seed, batch=batch
+    resampled = resample_statistic(
+        metric,
+        inputs,
+        n,
+        count_statistic(metric, inputs, n, resampling),
+        resamples=resamples,
+        seed=seed,
+        batch=batch,
+        jackknife_groups=jackknife_groups,
     )
     low, high = interval_from_distribution(
-        distribution,
+        resampled.distribution,
         estimate,
         level=level,
         method=method,
-        acceleration=lambda: jackknife_acceleration(
-            metric, inputs, n, groups=jackknife_groups, seed=seed, batch=batch
-        ),
+        acceleration=resampled.acceleration,
     )
-    return CI(estimate, low, high, level, method, int(distribution.size))
+    size = int(resampled.distribution.size)
+    return CI(estimate, low, high, level, method, size, resampled.resampling)

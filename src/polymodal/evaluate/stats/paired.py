@@ -30,12 +30,13 @@ from polymodal.evaluate.stats._checks import (
     check_metric,
 )
 from polymodal.evaluate.stats.bootstrap import (
+    Drawn,
     Method,
-    bootstrap_distribution,
     check_method,
     interval_from_distribution,
-    jackknife_acceleration,
+    resample_statistic,
 )
+from polymodal.evaluate.stats.categorical import Resampling, paired_count_statistic
 from polymodal.evaluate.stats.protocol import MixableMetric, ResamplableMetric
 from polymodal.evaluate.stats.resample import swap_masks
 
@@ -54,6 +55,7 @@ class PairedBootstrap:
         ci_low, ci_high: interval of the difference at ``level``.
         p_value: two-sided bootstrap p-value of "no difference" (see :func:`paired_bootstrap`).
         level, method, resamples: as passed.
+        resampling: "counts" (joint category counts) or "indices" (shared index rows).
     """
 
     difference: float
@@ -63,6 +65,7 @@ class PairedBootstrap:
     level: float
     method: Method
     resamples: int
+    resampling: Drawn = "indices"
 
 
 @dataclass(frozen=True)
@@ -155,15 +158,19 @@ def paired_bootstrap(
     seed: int = 0,
     batch: int | None = None,
     jackknife_groups: int | None = None,
+    resampling: Resampling = "auto",
 ) -> PairedBootstrap:
     """Paired bootstrap of the metric difference between two runs on the same ``n`` samples.
 
-    Both runs are resampled with the SAME index matrix ``[R, N]`` (Koehn 2004), so the interval
+    Both runs are resampled with the SAME resamples (Koehn 2004): the same index rows ``[R, N]``,
+    or, for a categorical metric (``resampling`` as in
+    :func:`~polymodal.evaluate.stats.bootstrap.bootstrap_ci`), the same multinomial counts of
+    the joint categories (category under A, category under B) of
+    :func:`~polymodal.evaluate.stats.categorical.paired_count_statistic`. So the interval
     reflects only the variation of the difference; a run against itself gives exactly [0, 0]
-    and p = 1. The interval is a :func:`~polymodal.evaluate.stats.bootstrap.bootstrap_ci`
-    interval of the statistic ``metric(A) - metric(B)``; the p-value is
-    :func:`bootstrap_p_value` of the resampled differences. Arguments are those of
-    ``bootstrap_ci``.
+    and p = 1. The interval is a ``bootstrap_ci`` interval of the statistic
+    ``metric(A) - metric(B)``; the p-value is :func:`bootstrap_p_value` of the resampled
+    differences. Arguments are those of ``bootstrap_ci``.
     """
     check_metric(metric, ResamplableMetric, "compute_resampled")
     level = check_level(level)
@@ -171,20 +178,33 @@ def paired_bootstrap(
     difference_metric = _Difference(metric)
     pair = (inputs_a, inputs_b)
     estimate = difference_metric.compute(pair)
-    differences = bootstrap_distribution(
-        difference_metric, pair, n, resamples=resamples, seed=seed, batch=batch
+    resampled = resample_statistic(
+        difference_metric,
+        pair,
+        n,
+        paired_count_statistic(metric, inputs_a, inputs_b, n, resampling),
+        resamples=resamples,
+        seed=seed,
+        batch=batch,
+        jackknife_groups=jackknife_groups,
     )
+    differences = resampled.distribution
     low, high = interval_from_distribution(
         differences,
         estimate,
         level=level,
         method=method,
-        acceleration=lambda: jackknife_acceleration(
-            difference_metric, pair, n, groups=jackknife_groups, seed=seed, batch=batch
-        ),
+        acceleration=resampled.acceleration,
     )
     return PairedBootstrap(
-        estimate, low, high, bootstrap_p_value(differences), level, method, int(differences.size)
+        estimate,
+        low,
+        high,
+        bootstrap_p_value(differences),
+        level,
+        method,
+        int(differences.size),
+        resampled.resampling,
     )
 
 

@@ -64,3 +64,39 @@ class MixableMetric(ResamplableMetric, Protocol):
             all-True row = ``compute(inputs_b)``).
         """
         ...
+
+
+@runtime_checkable
+class CategoricalMetric(ResamplableMetric, Protocol):
+    """A metric that depends on the samples only through how many fall in each of K categories.
+
+    Accuracy, balanced accuracy and precision / recall / F1 are functions of the counts of
+    (target, prediction) cells; any metric built on sums of per-sample statistics is a function
+    of the counts of samples with identical statistics. For such a metric the bootstrap can draw
+    K counts per resample instead of N indices
+    (see :mod:`polymodal.evaluate.stats.categorical`, which says why that is exact).
+    """
+
+    def category_codes(self, inputs: Any) -> tuple[np.ndarray, int]:
+        """The category of every sample.
+
+        Returns:
+            ``(codes, K)``: int ``[N]`` codes in ``[0, K)``; two samples with the same code must
+            be interchangeable (the metric of any sample set depends only on how many samples
+            of each code it holds).
+        """
+        ...
+
+    def from_counts(self, counts: np.ndarray, inputs: Any) -> np.ndarray:
+        """The metric of R sample sets given by their category counts.
+
+        Args:
+            counts: int ``[R, K]``; row ``r`` holds ``counts[r, c]`` samples of category c (any
+                row sum M: N for a bootstrap resample, N - 1 for a leave-one-out row).
+            inputs: the same opaque object as :meth:`category_codes` took.
+
+        Returns:
+            float ``[R]``: entry ``r`` equals ``compute`` of any sample set with those counts
+            (with the counts of the N samples it equals ``compute(inputs)``).
+        """
+        ...

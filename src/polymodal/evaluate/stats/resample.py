@@ -1,4 +1,5 @@
-"""Seeded index and mask arrays for resampling: bootstrap rows, jackknife rows, swap patterns.
+"""Seeded index, count and mask arrays for resampling: bootstrap rows (as sample indices or as
+category counts), jackknife rows, swap patterns.
 
 Every generator yields batches of rows so that memory stays bounded (about
 :data:`MAX_BATCH_ELEMENTS` entries per batch by default). The rows drawn depend only on the seed and
@@ -11,7 +12,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from polymodal.evaluate.stats._checks import check_count
+from polymodal.evaluate.stats._checks import StatsError, check_count
 
 MAX_BATCH_ELEMENTS = 1 << 22
 """Default bound on the entries of one batch of rows (4 Mi entries: 32 MiB of int64 indices)."""
@@ -48,6 +49,39 @@ def bootstrap_indices(
     for start in range(0, resamples, rows):
         size = min(rows, resamples - start)
         yield rng.integers(0, n, size=(size, n), dtype=np.int64)  # [b, N]
+
+
+def bootstrap_counts(
+    observed: np.ndarray, resamples: int, *, seed: int = 0, batch: int | None = None
+) -> Iterator[np.ndarray]:
+    """Bootstrap resamples of N categorised samples as category counts, in batches.
+
+    ``observed`` holds how many of the N samples fall in each of K categories. Drawing N samples
+    with replacement and counting them per category gives ``Multinomial(N, observed / N)``
+    counts, which is what each row is: ``numpy.random.default_rng(seed).multinomial`` (rows are
+    drawn one after another, so the rows do not depend on ``batch``). A row costs K binomial
+    draws instead of N index draws.
+
+    Yields:
+        int64 ``[b, K]`` with ``b <= batch``, each row summing to N; the batches together hold
+        ``resamples`` rows.
+    """
+    observed = np.asarray(observed)
+    if observed.ndim != 1 or observed.dtype.kind not in "iu" or np.any(observed < 0):
+        raise StatsError(
+            f"category counts must be non-negative ints [K], got {observed.dtype} {observed.shape}",
+            fix="pass np.bincount(codes, minlength=K)",
+        )
+    n = int(observed.sum())
+    if n == 0:
+        raise StatsError("the category counts hold no samples", fix="pass the counts of N >= 1")
+    resamples = check_count("resamples", resamples)
+    rows = _rows_per_batch(batch, observed.size)
+    rng = np.random.default_rng(seed)
+    shares = observed / n  # [K], sums to 1
+    for start in range(0, resamples, rows):
+        size = min(rows, resamples - start)
+        yield rng.multinomial(n, shares, size=size).astype(np.int64, copy=False)  # [b, K]
 
 
 def swap_masks(
