@@ -94,7 +94,14 @@ def metric_intervals(
             level=options.level,
             seed=options.seed,
         )
-        intervals[name] = {"low": float(ci.low), "high": float(ci.high), "level": ci.level}
+        intervals[name] = {
+            "low": float(ci.low),
+            "high": float(ci.high),
+            "level": ci.level,
+            "method": ci.method,
+            "resamples": ci.resamples,
+            "resampling": ci.resampling,  # "counts" (exact multinomial) or "indices"
+        }
     return intervals
 
 
