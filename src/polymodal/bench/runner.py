@@ -1,114 +1,264 @@
-"""Run a benchmark cell by cell into a benchmark directory and tabulate the results.
+"""Run a benchmark cell by cell into a benchmark directory, resumably, then write its report.
 
-Layout: ``BENCH_DIR/runs/<cell>/`` holds each cell's run directory; ``BENCH_DIR/report.md`` the
-comparison table. A cell whose ``metrics.json`` exists is finished and is not run again unless
-``rerun`` is set, so an interrupted benchmark continues where it stopped.
+Layout of ``BENCH_DIR``: ``results.sqlite`` (the results store, see :mod:`polymodal.bench.store`),
+``runs/<cell>/`` (one run directory per cell), ``report.md`` and ``report.html``.
+
+The runner plans the spec's cells in the store, then repeatedly *claims* a cell, trains and
+evaluates it into a clean run directory, and stores its results, keeping a heartbeat on its
+claim from a background thread. So:
+
+- a finished cell is not run again (unless ``rerun``), and a cell whose config changed is;
+- a benchmark killed at any point resumes with the unfinished cells (a half-run cell's run
+  directory is removed and the cell starts again from scratch);
+- several processes can run one benchmark together: each cell is claimed by exactly one.
+
+A cell that raises is marked ``failed`` (its error is stored) and the others go on; the report is
+written all the same, then :class:`BenchmarkFailed` names the failed cells.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import statistics
+import threading
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from polymodal.bench.spec import BenchSpec, cell_config, dataset_label
-from polymodal.io import write_text_atomic
+from polymodal.bench.spec import BenchSpec, Cell, expand_cells
+from polymodal.bench.store import (
+    DEFAULT_LEASE_S,
+    STORE_FILE,
+    CellRecord,
+    PlannedCell,
+    ResultsStore,
+    StoreError,
+    new_owner,
+)
+from polymodal.config import config_to_dict
+from polymodal.errors import PolymodalError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from polymodal.bench.progress import BenchProgress
+
+RUNS_DIR = "runs"
+
+
+class BenchmarkFailed(PolymodalError):
+    """Some cells of a benchmark raised; the others finished and the report was written."""
 
 
 @dataclass
 class BenchResult:
-    """Per-cell metrics, the comparison table and where the report is."""
+    """What :func:`run_benchmark` did.
+
+    Attributes:
+        bench_dir: the benchmark directory.
+        cells: every planned cell of the store after the run, in benchmark order.
+        ran: keys of the cells this process ran (finished or failed).
+        leaderboard_markdown: the leaderboard, as Markdown.
+        report_paths: ``{"markdown": ..., "html": ...}`` (empty when no report was written).
+    """
 
     bench_dir: Path
-    cells: list[dict[str, Any]] = field(default_factory=list)
-    table_markdown: str = ""
-    report_path: Path | None = None
+    cells: list[CellRecord] = field(default_factory=list)
+    ran: list[str] = field(default_factory=list)
+    leaderboard_markdown: str = ""
+    report_paths: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> list[CellRecord]:
+        """Cells whose last attempt failed."""
+        return [c for c in self.cells if c.status == "failed"]
 
 
-def _log(message: str) -> None:
-    print(message, flush=True)
+def planned_cell(cell: Cell) -> PlannedCell:
+    """The store's view of a spec cell."""
+    return PlannedCell(
+        key=cell.key,
+        dataset=cell.dataset,
+        model=cell.model,
+        seed=cell.seed,
+        position=cell.position,
+        config_hash=cell.config_hash,
+        config={"experiment": config_to_dict(cell.config), "evaluation": cell.options},
+        run_path=f"{RUNS_DIR}/{cell.run_name}",
+    )
 
 
-def run_benchmark(spec: BenchSpec, bench_dir: str | Path, *, rerun: bool = False) -> BenchResult:
-    """Train and evaluate every cell of ``spec`` into ``bench_dir`` and write ``report.md``."""
-    from polymodal.evaluate.run import evaluate_run
+class Heartbeat:
+    """Refreshes a claim's heartbeat every ``every`` seconds from a daemon thread.
+
+    The thread has its own connection to the store. ``lost`` becomes True if another process
+    took the claim over (this one was thought dead).
+    """
+
+    def __init__(self, store_path: Path, key: str, owner: str, every: float) -> None:
+        self.store_path, self.key, self.owner, self.every = store_path, key, owner, every
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat {key}", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        store = ResultsStore(self.store_path)
+        try:
+            while not self._stop.wait(self.every):
+                if not store.heartbeat(self.key, self.owner):
+                    self.lost = True
+                    return
+        finally:
+            store.close()
+
+
+def error_summary(error: str, limit: int = 200) -> str:
+    """The message of a stored cell error (before its traceback), on one line."""
+    message = " ".join(error.split("\n\n", 1)[0].split())
+    return message if len(message) <= limit else message[: limit - 3] + "..."
+
+
+def _summary(payload: dict[str, Any]) -> str:
+    primary = payload.get("primary_metric")
+    value = payload.get("metrics", {}).get(primary)
+    return f"{primary} {value:.4f}" if isinstance(value, (int, float)) else "done"
+
+
+def run_cell(cell: Cell, run_dir: Path, display: BenchProgress | None = None) -> dict[str, Any]:
+    """Train and evaluate one cell into a clean ``run_dir``; returns its ``metrics.json``."""
+    from polymodal.evaluate.run import EvaluationOptions, evaluate_run
     from polymodal.train.run import train
 
+    if run_dir.exists():
+        shutil.rmtree(run_dir)  # a half-run or changed cell starts clean
+    callbacks = []
+    if display is not None:
+        from polymodal.bench.progress import TrainingProgress
+
+        callbacks.append(TrainingProgress(display))
+    train(cell.config, run_dir, callbacks=callbacks)
+    options = EvaluationOptions(**cell.options, seed=cell.seed)
+    evaluate_run(run_dir, options=options)
+    return json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+
+
+def run_benchmark(
+    spec: BenchSpec,
+    bench_dir: str | Path,
+    *,
+    rerun: bool = False,
+    lease_s: float = DEFAULT_LEASE_S,
+    heartbeat_s: float | None = None,
+    report: bool = True,
+    console: Console | None = None,
+) -> BenchResult:
+    """Run every unfinished cell of ``spec`` into ``bench_dir``, then write the report.
+
+    Args:
+        spec: the benchmark.
+        bench_dir: the benchmark directory (created if missing).
+        rerun: run finished cells again.
+        lease_s: a ``running`` cell whose heartbeat is older than this is re-run.
+        heartbeat_s: seconds between heartbeats (default ``lease_s / 6``).
+        report: write ``report.md`` and ``report.html`` at the end.
+        console: a :class:`rich.console.Console` for the progress display (default: stdout).
+
+    Raises:
+        ConfigError: an invalid cell config.
+        BenchmarkFailed: after the report, when some cells failed.
+    """
+    from polymodal.bench.progress import BenchProgress
+
     bench_dir = Path(bench_dir)
-    cells = [
-        (data, model_name, seed)
-        for data in spec.datasets
-        for model_name in spec.models
-        for seed in spec.seeds
-    ]
+    cells = expand_cells(spec, source=f"benchmark {spec.name}")
+    by_key = {cell.key: cell for cell in cells}
+    bench_dir.mkdir(parents=True, exist_ok=True)
+    store_path = bench_dir / STORE_FILE
+    store = ResultsStore(store_path)
     result = BenchResult(bench_dir)
-    start = time.perf_counter()
-    for index, (data, model_name, seed) in enumerate(cells, start=1):
-        config = cell_config(spec, data, model_name, seed)
-        run_dir = bench_dir / "runs" / (config.name or f"cell{index}")
-        label = f"[{index}/{len(cells)}] {dataset_label(data)} / {model_name} / seed {seed}"
-        metrics_path = run_dir / "metrics.json"
-        if metrics_path.is_file() and not rerun:
-            _log(f"{label}: finished earlier, kept")
-        else:
-            if run_dir.exists():
-                shutil.rmtree(run_dir)  # an unfinished or re-run cell starts clean
-            _log(f"{label}: training ...")
-            cell_start = time.perf_counter()
-            train(config, run_dir)
-            evaluation = evaluate_run(run_dir)
-            primary = next(iter(evaluation.metrics.items()))
-            _log(
-                f"{label}: {primary[0]} {primary[1]:.4f} ({time.perf_counter() - cell_start:.1f} s)"
-            )
-        payload = json.loads(metrics_path.read_text())
-        result.cells.append(
-            {**payload, "dataset": dataset_label(data), "model": model_name, "seed": seed}
+    try:
+        store.set_meta("spec", spec.model_dump_json())
+        counts = store.sync(
+            [planned_cell(c) for c in cells], rerun=rerun, lease_s=lease_s, bench_dir=bench_dir
         )
-    result.table_markdown = comparison_table(result.cells)
-    report = [
-        f"# Benchmark {spec.name}",
-        "",
-        f"{len(cells)} cells ({len(spec.datasets)} datasets x {len(spec.models)} models x "
-        f"{len(spec.seeds)} seeds), test split; mean and standard deviation over seeds.",
-        "",
-        result.table_markdown,
-        "",
-        f"Total time: {time.perf_counter() - start:.1f} s. Run directories: `runs/`.",
-    ]
-    result.report_path = bench_dir / "report.md"
-    write_text_atomic(result.report_path, "\n".join(report) + "\n")
+        owner = new_owner()
+        every = heartbeat_s if heartbeat_s is not None else lease_s / 6.0
+        with BenchProgress(len(cells), console=console) as display:
+            if counts["kept"]:
+                display.note(f"{counts['kept']} of {len(cells)} cells finished earlier: kept")
+            while (record := store.claim(owner, lease_s=lease_s)) is not None:
+                cell = by_key.get(record.key)
+                if cell is None:
+                    store.release(record.key, owner)
+                    raise StoreError(
+                        f"the store plans cell {record.key!r}, which this spec does not have",
+                        where=str(store_path),
+                        fix="run one spec per benchmark directory (another --out for another)",
+                    )
+                result.ran.append(record.key)
+                _run_claimed(store, store_path, cell, record, owner, every, display)
+        result.cells = store.cells()
+    finally:
+        store.close()
+    if report:
+        from polymodal.report.bench_report import write_bench_report
+
+        written = write_bench_report(bench_dir)
+        result.report_paths = {"markdown": written.markdown, "html": written.html}
+        result.leaderboard_markdown = written.leaderboard_markdown
+    failed = result.failed
+    if failed:
+        by_error: dict[str, list[str]] = {}
+        for c in failed:
+            by_error.setdefault(error_summary(c.error or ""), []).append(c.key)
+        lines = "\n".join(f"  - {', '.join(keys)}: {error}" for error, keys in by_error.items())
+        raise BenchmarkFailed(
+            f"{len(failed)} of {len(result.cells)} cells failed:\n{lines}",
+            where=str(store_path),
+            fix="fix the cause and run `polymodal bench` again: only unfinished cells run",
+        )
     return result
 
 
-def comparison_table(cells: list[dict[str, Any]]) -> str:
-    """Markdown table: one row per dataset and model, primary metric mean (std) over seeds."""
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for cell in cells:
-        groups.setdefault((cell["dataset"], cell["model"]), []).append(cell)
-    metric_names: list[str] = []
-    for cell in cells:
-        for name, value in cell["metrics"].items():
-            if isinstance(value, (int, float)) and name not in metric_names:
-                metric_names.append(name)
-    shown = metric_names[:3]
-    lines = [
-        "| dataset | model | seeds | " + " | ".join(shown) + " |",
-        "|---|---|---|" + "---|" * len(shown),
-    ]
-    for (dataset, model), group in groups.items():
-        values = []
-        for name in shown:
-            numbers = [c["metrics"][name] for c in group if name in c["metrics"]]
-            if not numbers:
-                values.append("")
-            elif len(numbers) == 1:
-                values.append(f"{numbers[0]:.4f}")
-            else:
-                values.append(f"{statistics.mean(numbers):.4f} ± {statistics.stdev(numbers):.4f}")
-        lines.append(f"| {dataset} | {model} | {len(group)} | " + " | ".join(values) + " |")
-    return "\n".join(lines)
+def _run_claimed(
+    store: ResultsStore,
+    store_path: Path,
+    cell: Cell,
+    record: CellRecord,
+    owner: str,
+    every: float,
+    display: BenchProgress,
+) -> None:
+    """Run a claimed cell and store its outcome (done, failed, or released on Ctrl-C)."""
+    label = f"{cell.dataset} / {cell.model} / seed {cell.seed}"
+    number = cell.position + 1
+    display.cell_started(label, number, store.counts()["done"])
+    start = time.perf_counter()
+    with Heartbeat(store_path, cell.key, owner, every) as beat:
+        try:
+            payload = run_cell(cell, store_path.parent / record.run_path, display)
+        except KeyboardInterrupt:
+            store.release(cell.key, owner)
+            raise
+        except Exception as exc:  # a failed cell is recorded; the benchmark goes on
+            trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            store.fail(cell.key, owner, f"{type(exc).__name__}: {exc}\n\n{trace}")
+            message = f"FAILED: {error_summary(f'{type(exc).__name__}: {exc}')}"
+            display.cell_finished(label, number, message, store.counts()["done"])
+            return
+    seconds = time.perf_counter() - start
+    if beat.lost or not store.complete(cell.key, owner, payload):
+        message = "finished, but another process had taken the cell over: its results count"
+    else:
+        message = f"{_summary(payload)} ({seconds:.1f} s)"
+    display.cell_finished(label, number, message, store.counts()["done"])

@@ -1,39 +1,198 @@
-"""Benchmark specification: datasets x models x seeds with shared training settings.
+"""Benchmark specification: datasets x model variants x seeds, each combination one cell (one run).
 
 A spec file::
 
     name: my-bench
-    datasets:
-      - {name: synthetic, task: synergy}
+    datasets:                       # a list (labels derived: synthetic-redundant) or {label: data}
+      - {name: synthetic, task: redundant, n: 2000}
       - {name: manifest, path: data/train.jsonl, modalities: {...}, label: y}
-    models:
+    models:                         # name -> model section (or a preset name, see below)
       image-only: {encoders: {image: cnn}}
       concat: {encoders: {image: cnn, audio: audio_conv}, fusion: concat}
+    grid:                           # optional: every combination is a separate model variant
+      train.lr: [0.001, 0.003]
     seeds: [0, 1, 2]
     train: {max_epochs: 10, batch_size: 64}
+    eval: {split: test, robustness: true, contribution: true, efficiency: true, resamples: 1000}
+    leaderboard: {alpha: 0.05, test: auto}
+
+Each cell is an ordinary :class:`~polymodal.config.ExperimentConfig` (validated like any config);
+``eval`` also holds the evaluation options of :class:`polymodal.evaluate.run.EvaluationOptions`.
+A model given as a string is looked up in ``polymodal.models.presets`` when that module exists.
+Validation reports every problem of the file at once, each with its YAML path in the spec
+(``models.concat.fusion.name: ...``, ``datasets.0.task: ...``, ``grid.train.lr: ...``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib
+import importlib.util
+import itertools
+import json
+import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from polymodal.config import DataConfig, EvalConfig, ExperimentConfig, TrainConfig, parse_config
+from polymodal.config import (
+    DataConfig,
+    EvalConfig,
+    ExperimentConfig,
+    TrainConfig,
+    apply_overrides,
+    config_to_dict,
+    parse_config,
+)
+from polymodal.errors import ConfigError
+
+FSDD_ENV = "POLYMODAL_FSDD_DIR"
+"""Environment variable naming an FSDD folder; when set, the built-in benchmark adds digits-av."""
+
+GRID_SECTIONS = ("data", "model", "train")
+"""Sections a grid key may start with."""
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]+")
+
+
+class BenchEval(EvalConfig):
+    """Evaluation of every cell: the experiment's ``eval`` section plus evaluation options.
+
+    Attributes:
+        robustness: metric-vs-severity curves per modality and perturbation.
+        contribution: leave-one-out and Shapley values over modalities.
+        efficiency: parameters, FLOPs, latency, throughput, memory, training time.
+        resamples: bootstrap resamples of each metric's interval (0: none).
+        level: confidence level of intervals.
+    """
+
+    robustness: bool = False
+    contribution: bool = False
+    efficiency: bool = False
+    resamples: int = Field(1000, ge=0)
+    level: float = Field(0.95, gt=0.0, lt=1.0)
+
+    def experiment_eval(self) -> dict[str, Any]:
+        """The fields of the experiment's own ``eval`` section."""
+        return {k: getattr(self, k) for k in EvalConfig.model_fields}
+
+    def options(self) -> dict[str, Any]:
+        """The evaluation options (keyword arguments of ``EvaluationOptions`` except seed)."""
+        return {
+            k: getattr(self, k)
+            for k in ("robustness", "contribution", "efficiency", "resamples", "level")
+        }
+
+
+class LeaderboardOptions(BaseModel):
+    """How models are compared with the best of their dataset.
+
+    Attributes:
+        alpha: family-wise level of the Holm-corrected tests.
+        test: ``mcnemar`` (accuracy, multiclass), ``bootstrap`` (paired bootstrap of the primary
+            metric) or ``auto`` (McNemar when the primary metric is accuracy, else bootstrap).
+        resamples: resamples of the paired bootstrap.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    alpha: float = Field(0.05, gt=0.0, lt=1.0)
+    test: Literal["auto", "bootstrap", "mcnemar"] = "auto"
+    resamples: int = Field(1000, ge=10)
 
 
 class BenchSpec(BaseModel):
-    """What ``polymodal bench`` runs: every dataset x model x seed is one cell (one run)."""
+    """What ``polymodal bench`` runs: every dataset x model variant x seed is one cell."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = "bench"
     datasets: list[DataConfig] = Field(min_length=1)
-    models: dict[str, dict[str, Any]] = Field(min_length=1)
+    dataset_labels: list[str] | None = None
+    models: dict[str, Any] = Field(min_length=1)
+    grid: dict[str, list[Any]] = Field(default_factory=dict)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     train: TrainConfig = Field(default_factory=TrainConfig)
-    eval: EvalConfig = Field(default_factory=EvalConfig)
+    eval: BenchEval = Field(default_factory=BenchEval)
+    leaderboard: LeaderboardOptions = Field(default_factory=LeaderboardOptions)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _labelled_datasets(cls, raw: Any) -> Any:
+        """``datasets: {label: data}`` is ``datasets: [data]`` with ``dataset_labels: [label]``."""
+        if isinstance(raw, dict) and isinstance(raw.get("datasets"), dict):
+            raw = dict(raw)
+            raw["dataset_labels"] = [str(k) for k in raw["datasets"]]
+            raw["datasets"] = list(raw["datasets"].values())
+        return raw
+
+    @model_validator(mode="after")
+    def _check_labels(self) -> BenchSpec:
+        labels = self.dataset_labels
+        if labels is not None and len(labels) != len(self.datasets):
+            raise ValueError("dataset_labels needs one label per dataset")
+        if labels is not None and (
+            len(set(labels)) != len(labels) or any("/" in x for x in labels)
+        ):
+            raise ValueError("dataset labels must be distinct and free of '/'")
+        return self
+
+    @field_validator("models")
+    @classmethod
+    def _model_entries(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name, model in value.items():
+            if not isinstance(model, (dict, str)):
+                raise ValueError(
+                    f"model {name!r} must be a model section (a mapping with encoders) "
+                    f"or a preset name, got {type(model).__name__}"
+                )
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _simple_name(cls, value: str) -> str:
+        if not value or any(c in value for c in "/\\"):
+            raise ValueError("must be a non-empty name without path separators")
+        return value
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, value: list[int]) -> list[int]:
+        if any(s < 0 for s in value) or len(set(value)) != len(value):
+            raise ValueError("seeds must be distinct integers >= 0")
+        return value
+
+    @field_validator("grid")
+    @classmethod
+    def _grid_keys(cls, value: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for key, values in value.items():
+            parts = key.split(".")
+            if len(parts) < 2 or parts[0] not in GRID_SECTIONS or not all(parts):
+                raise ValueError(
+                    f"grid key {key!r} must be a dotted path under {', '.join(GRID_SECTIONS)}"
+                    " (e.g. train.lr or model.fusion.hidden_dim)"
+                )
+            if not values:
+                raise ValueError(f"grid key {key!r} needs at least one value")
+        return value
+
+    def labelled_datasets(self) -> list[tuple[str, str, DataConfig]]:
+        """``(label, yaml path, data config)`` of every dataset, labels unique."""
+        if self.dataset_labels is not None:
+            pairs = zip(self.dataset_labels, self.datasets, strict=True)
+            return [(label, f"datasets.{label}", d) for label, d in pairs]
+        out: list[tuple[str, str, DataConfig]] = []
+        seen: dict[str, int] = {}
+        for i, data in enumerate(self.datasets):
+            label = dataset_label(data)
+            seen[label] = seen.get(label, 0) + 1
+            if seen[label] > 1:  # the same dataset twice with other params: number the repeats
+                label = f"{label}-{seen[label]}"
+            out.append((label, f"datasets.{i}", data))
+        return out
 
 
 def dataset_label(data: DataConfig) -> str:
@@ -42,41 +201,263 @@ def dataset_label(data: DataConfig) -> str:
     return "-".join([data.name, *scalars])
 
 
-def cell_config(spec: BenchSpec, data: DataConfig, model_name: str, seed: int) -> ExperimentConfig:
-    """The full experiment of one cell, validated like any config."""
+def slug(text: str) -> str:
+    """``text`` made safe as a folder name (letters, digits, ``._=+-``)."""
+    return _UNSAFE.sub("-", text).strip("-") or "x"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A model with one combination of the grid's values.
+
+    Attributes:
+        name: ``model`` alone without a grid, else ``model[key=value,...]``.
+        model: the model's name in the spec.
+        overrides: the grid's ``dotted.key=value`` overrides of this variant.
+        values: the grid's ``{dotted key: value}`` of this variant.
+    """
+
+    name: str
+    model: str
+    overrides: tuple[str, ...]
+    values: tuple[tuple[str, Any], ...]
+
+
+def _short_keys(keys: list[str]) -> dict[str, str]:
+    """The last part of each dotted key, or the whole key where last parts clash."""
+    last = [k.rsplit(".", 1)[-1] for k in keys]
+    return {k: (s if last.count(s) == 1 else k) for k, s in zip(keys, last, strict=True)}
+
+
+def variants(spec: BenchSpec) -> list[Variant]:
+    """Every model x grid combination, in spec order (models outer, grid inner)."""
+    keys = list(spec.grid)
+    short = _short_keys(keys)
+    combos = list(itertools.product(*(spec.grid[k] for k in keys))) if keys else [()]
+    out = []
+    for model in spec.models:
+        for combo in combos:
+            pairs = tuple(zip(keys, combo, strict=True))
+            overrides = tuple(f"{k}={json.dumps(v)}" for k, v in pairs)
+            label = ",".join(f"{short[k]}={_scalar_text(v)}" for k, v in pairs)
+            out.append(Variant(f"{model}[{label}]" if label else model, model, overrides, pairs))
+    return out
+
+
+def _scalar_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One run of a benchmark: a dataset, a model variant and a seed.
+
+    Attributes:
+        dataset: the dataset's label.
+        model: the variant's name.
+        seed: the training seed.
+        config: the full experiment of the cell.
+        options: evaluation options (see :meth:`BenchEval.options`).
+        position: order in the benchmark (datasets, then models, then seeds).
+    """
+
+    dataset: str
+    model: str
+    seed: int
+    config: ExperimentConfig
+    options: dict[str, Any]
+    position: int
+
+    @property
+    def key(self) -> str:
+        """Unique key of the cell in the results store: ``dataset/model/seed``."""
+        return f"{self.dataset}/{self.model}/{self.seed}"
+
+    @property
+    def run_name(self) -> str:
+        """The run directory's name under ``runs/``."""
+        assert self.config.name is not None
+        return self.config.name
+
+    @property
+    def config_hash(self) -> str:
+        """Hash of everything that determines the cell's results: config and eval options."""
+        return config_hash(self.config, self.options)
+
+
+def config_hash(config: ExperimentConfig, options: dict[str, Any]) -> str:
+    """SHA-256 (16 hex digits) of the canonical JSON of a cell's config and evaluation options."""
+    text = json.dumps(
+        {"config": config_to_dict(config), "evaluation": options}, sort_keys=True, default=str
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _preset_model(name: str) -> dict[str, Any]:
+    """The model section of preset ``name`` from ``polymodal.models.presets`` (when it exists).
+
+    Raises:
+        ConfigError: no presets module, no loader this code knows, or an unknown preset (the
+            problem is at ``model``, so the spec reports it at ``models.<name>``).
+    """
+    from polymodal.errors import PolymodalError
+
+    if importlib.util.find_spec("polymodal.models.presets") is None:
+        raise ConfigError([f"model: preset {name!r} given, but no model presets are installed"])
+    module = importlib.import_module("polymodal.models.presets")
+    loader = next(
+        (getattr(module, f) for f in ("load_preset", "get_preset", "preset") if hasattr(module, f)),
+        None,
+    )
+    if loader is None:
+        raise ConfigError([f"model: preset {name!r}: polymodal.models.presets has no load_preset"])
+    try:
+        value = loader(name)
+    except (PolymodalError, KeyError, FileNotFoundError) as exc:
+        raise ConfigError([f"model: preset {name!r} cannot be loaded: {exc}"]) from None
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
+    if isinstance(value, dict) and isinstance(value.get("model"), dict):
+        value = value["model"]  # a whole experiment: keep its model section
+    if not isinstance(value, dict):
+        raise ConfigError([f"model: preset {name!r} is not a model section"])
+    return value
+
+
+def _relocate(problem: str, data_path: str, model_path: str, variant: Variant) -> str:
+    """A cell config's problem (``model.fusion.name: ...``) at its path in the spec."""
+    path, sep, message = problem.partition(": ")
+    if not sep:
+        return problem
+    for key, value in variant.values:
+        if path == key or path.startswith(key + "."):
+            return f"grid.{path} (value {value!r}): {message}"
+    for key, _ in variant.values:
+        parent = key.rsplit(".", 1)[0]
+        if path.startswith(parent + "."):  # e.g. a grid key that creates a section
+            message += f" (the section is set through grid key {key})"
+            break
+    head, _, rest = path.partition(".")
+    where = {"data": data_path, "model": model_path}.get(head)
+    if where is None:
+        return f"{path}: {message}"  # train.*, eval.*, seed: the same path in the spec
+    return f"{where}.{rest}: {message}" if rest else f"{where}: {message}"
+
+
+def cell_config(
+    spec: BenchSpec, data: DataConfig, variant: Variant, seed: int, *, label: str | None = None
+) -> ExperimentConfig:
+    """The full experiment of one cell, validated like any config.
+
+    The cell's name is ``<dataset>__<variant>__s<seed>`` (made folder-safe); its Lightning
+    progress bar is off (the benchmark shows its own progress).
+    """
+    label = label or dataset_label(data)
+    model = spec.models[variant.model]
     raw = {
-        "name": f"{dataset_label(data)}__{model_name}__s{seed}",
+        "name": f"{slug(label)}__{slug(variant.name)}__s{seed}",
         "seed": seed,
         "data": data.model_dump(),
-        "model": spec.models[model_name],
-        "train": spec.train.model_dump(),
-        "eval": spec.eval.model_dump(),
+        "model": _preset_model(model) if isinstance(model, str) else model,
+        "train": {**spec.train.model_dump(), "progress": False},
+        "eval": spec.eval.experiment_eval(),
     }
-    return parse_config(raw, source=f"benchmark {spec.name}: models.{model_name}")
+    raw = apply_overrides(raw, list(variant.overrides))
+    return parse_config(raw, source=f"benchmark {spec.name}: {label} / {variant.name}")
+
+
+def expand_cells(spec: BenchSpec, *, source: str = "<bench spec>") -> list[Cell]:
+    """Every cell of ``spec`` (datasets, then variants, then seeds), each config validated.
+
+    Raises:
+        ConfigError: every problem of every cell at once, at its path in the spec. A problem of
+            only some grid variants of a model names them.
+    """
+    found: dict[str, list[str]] = {}  # problem -> variants that have it
+    model_of = {v.name: v.model for v in variants(spec)}
+    cells: list[Cell] = []
+    options = spec.eval.options()
+    for label, data_path, data in spec.labelled_datasets():
+        for variant in variants(spec):
+            try:
+                configs = [
+                    (seed, cell_config(spec, data, variant, seed, label=label))
+                    for seed in spec.seeds
+                ]
+            except ConfigError as exc:
+                for problem in exc.problems:
+                    moved = _relocate(problem, data_path, f"models.{variant.model}", variant)
+                    found.setdefault(moved, []).append(variant.name)
+                continue
+            for seed, config in configs:
+                cells.append(Cell(label, variant.name, seed, config, options, len(cells)))
+    problems = []
+    for problem, names in found.items():
+        models = {model_of[n] for n in names}
+        some = set(names) != {n for n, m in model_of.items() if m in models}
+        problems.append(f"{problem} (in {', '.join(dict.fromkeys(names))})" if some else problem)
+    run_names = [c.run_name for c in cells]
+    for name in sorted({n for n in run_names if run_names.count(n) > 1}):
+        problems.append(f"datasets, models: two cells share the run folder name {name!r}")
+    if problems:
+        raise ConfigError(problems, source=source)
+    return cells
+
+
+def parse_spec(raw: Any, *, source: str = "<bench spec>") -> BenchSpec:
+    """Validate a raw mapping into a :class:`BenchSpec` and check every cell's config.
+
+    When the spec's own fields have problems, the cells are still checked with those fields
+    left at their defaults (and invalid model entries left out), so one run reports both.
+
+    Raises:
+        ConfigError: every problem at once, each with its YAML path.
+    """
+    import pydantic
+
+    from polymodal.config import _format_pydantic_errors
+
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            ["the file must hold a mapping (key: value pairs) at top level"], source=source
+        )
+    try:
+        spec = BenchSpec.model_validate(raw)
+    except pydantic.ValidationError as exc:
+        problems = _format_pydantic_errors(exc, BenchSpec)
+        problems += _partial_cell_problems(raw, exc, source)
+        raise ConfigError(problems, source=source) from None
+    expand_cells(spec, source=source)
+    return spec
+
+
+def _partial_cell_problems(raw: dict[str, Any], exc: Any, source: str) -> list[str]:
+    """Cell problems of ``raw`` with its invalid top-level fields dropped (best effort)."""
+    import pydantic
+
+    bad = {str(err["loc"][0]) for err in exc.errors() if err["loc"]}
+    if bad & {"datasets", "dataset_labels"}:
+        return []  # no datasets to build cells from
+    partial = {k: v for k, v in raw.items() if k not in bad or k == "models"}
+    if isinstance(partial.get("models"), dict):
+        partial["models"] = {
+            k: v for k, v in partial["models"].items() if isinstance(v, (dict, str))
+        }
+    try:
+        spec = BenchSpec.model_validate(partial)
+        expand_cells(spec, source=source)
+    except pydantic.ValidationError:
+        return []
+    except ConfigError as cell_errors:
+        return cell_errors.problems
+    return []
 
 
 def load_spec(path: str | Path) -> BenchSpec:
     """Read and validate a benchmark spec, reporting every problem with its YAML path."""
-    import pydantic
+    from polymodal.config import read_yaml
 
-    from polymodal.config import _format_pydantic_errors, read_yaml
-    from polymodal.errors import ConfigError
-
-    raw = read_yaml(path)
-    try:
-        spec = BenchSpec.model_validate(raw)
-    except pydantic.ValidationError as exc:
-        raise ConfigError(_format_pydantic_errors(exc, BenchSpec), source=str(path)) from None
-    problems: list[str] = []
-    for data in spec.datasets:
-        for model_name in spec.models:
-            try:
-                cell_config(spec, data, model_name, spec.seeds[0])
-            except ConfigError as exc:
-                problems += [p for p in exc.problems if p not in problems]
-    if problems:
-        raise ConfigError(problems, source=str(path))
-    return spec
+    return parse_spec(read_yaml(path), source=str(path))
 
 
 def default_spec() -> BenchSpec:
@@ -84,15 +465,21 @@ def default_spec() -> BenchSpec:
 
     On the synergy task (label = XOR of an image and an audio attribute) each modality alone is at
     chance, late fusion cannot combine them, and early (concat) fusion can; on the redundant task
-    one modality suffices.
+    one modality suffices. When ``POLYMODAL_FSDD_DIR`` names a folder of FSDD recordings, the
+    ``digits-av`` dataset (real spoken digits paired with digit images) is added. Every cell is
+    evaluated with robustness, modality contribution and efficiency.
     """
     encoders = {"image": "cnn", "audio": "audio_conv"}
+    datasets = [
+        DataConfig(name="synthetic", task="redundant", n=2000),
+        # Without additive noise small encoders find the XOR within ~2 epochs for every seed tried.
+        DataConfig(name="synthetic", task="synergy", n=4000, noise=0.0),
+    ]
+    if os.environ.get(FSDD_ENV):
+        datasets.append(DataConfig(name="digits-av"))
     return BenchSpec(
         name="builtin",
-        datasets=[
-            DataConfig(name="synthetic", task="redundant", n=2000),
-            DataConfig(name="synthetic", task="synergy", n=2000),
-        ],
+        datasets=datasets,
         models={
             "image-only": {"encoders": {"image": "cnn"}},
             "audio-only": {"encoders": {"audio": "audio_conv"}},
@@ -100,5 +487,6 @@ def default_spec() -> BenchSpec:
             "concat": {"encoders": encoders, "fusion": "concat"},
         },
         seeds=[0],
-        train=TrainConfig(max_epochs=8, batch_size=64, lr=2e-3, progress=False),
+        train=TrainConfig(max_epochs=5, batch_size=64, lr=1e-3, progress=False),
+        eval=BenchEval(robustness=True, contribution=True, efficiency=True),
     )

@@ -62,11 +62,17 @@ def _main(
 ) -> None:
     _STATE["debug"] = debug
     _STATE["quiet"] = quiet
-    if not debug:  # the application, not the library, decides how chatty Lightning is
-        import logging
 
-        for name in ("lightning.pytorch", "lightning.fabric"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+
+def _quiet_lightning() -> None:
+    """Lightning's info lines (accelerator found, tips) only with --debug. Call after importing
+    lightning: its import sets its loggers to INFO. The application, not the library, decides."""
+    if _STATE["debug"]:
+        return
+    import logging
+
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 @app.command()
@@ -91,6 +97,8 @@ def train(
                 fix="add --resume to continue it, or choose another --out",
             )
         from polymodal.train.run import train as run_training
+
+        _quiet_lightning()
 
         result = run_training(cfg, run_dir, resume=resume)
         typer.echo(
@@ -118,6 +126,8 @@ def evaluate(
     def body() -> None:
         from polymodal.evaluate.run import EvaluationOptions, evaluate_run
 
+        _quiet_lightning()
+
         options = EvaluationOptions(
             robustness=robustness,
             contribution=contribution,
@@ -144,18 +154,70 @@ def bench(
     spec: Optional[Path] = typer.Argument(None, help="Benchmark YAML (default: built-in)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Benchmark directory."),
     rerun: bool = typer.Option(False, "--rerun", help="Run finished cells again."),
+    lease: float = typer.Option(
+        120.0, "--lease", min=5.0, help="Seconds without heartbeat before a running cell is re-run."
+    ),
 ) -> None:
-    """Compare fusion models on a benchmark and write a report (default: built-in benchmark)."""
+    """Run a benchmark (default: built-in) resumably, then write its leaderboard and reports.
+
+    Finished cells are kept; an interrupted benchmark continues with the unfinished ones, and
+    several processes can share one --out directory.
+    """
 
     def body() -> None:
         from polymodal.bench.runner import run_benchmark
+
+        _quiet_lightning()
         from polymodal.bench.spec import default_spec, load_spec
 
         bench_spec = load_spec(spec) if spec is not None else default_spec()
         bench_dir = out or Path("runs") / (bench_spec.name or "bench")
-        result = run_benchmark(bench_spec, bench_dir, rerun=rerun)
-        typer.echo(result.table_markdown)
-        typer.echo(f"report: {result.report_path}")
+        result = run_benchmark(bench_spec, bench_dir, rerun=rerun, lease_s=lease)
+        typer.echo(result.leaderboard_markdown)
+        for kind, path in result.report_paths.items():
+            typer.echo(f"report ({kind}): {path}")
+
+    _guard(body)
+
+
+@app.command()
+def leaderboard(
+    bench_dir: Path = typer.Argument(
+        ..., help="A benchmark directory written by `polymodal bench`."
+    ),
+    output_format: str = typer.Option("md", "--format", "-f", help="md, csv or json."),
+) -> None:
+    """Print a benchmark's leaderboard: models ranked per dataset, with seeds and significance."""
+
+    def body() -> None:
+        from polymodal.errors import PolymodalError
+
+        if output_format not in ("md", "csv", "json"):
+            raise PolymodalError(
+                f"unknown format {output_format!r}", where="--format", fix="use md, csv or json"
+            )
+        from polymodal.bench.leaderboard import build_leaderboard
+
+        board = build_leaderboard(bench_dir)
+        render = {"md": board.to_markdown, "csv": board.to_csv, "json": board.to_json}
+        text = render[output_format]()
+        typer.echo(text, nl=False)
+
+    _guard(body)
+
+
+@app.command()
+def report(
+    path: Path = typer.Argument(..., help="A benchmark directory or a run directory."),
+) -> None:
+    """Write report.md and a self-contained report.html of a benchmark or an evaluated run."""
+
+    def body() -> None:
+        from polymodal.report.bench_report import write_report
+
+        written = write_report(path)
+        typer.echo(f"report (markdown): {written.markdown}")
+        typer.echo(f"report (html): {written.html}")
 
     _guard(body)
 

@@ -1,0 +1,155 @@
+"""Benchmark spec: cells, grid variants, labels, config hashes and collected validation errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from polymodal.bench.spec import (
+    FSDD_ENV,
+    BenchSpec,
+    default_spec,
+    expand_cells,
+    load_spec,
+    parse_spec,
+    variants,
+)
+from polymodal.errors import ConfigError
+
+TINY_IMAGE = {"name": "cnn", "out_dim": 8, "channels": 4, "num_blocks": 2}
+
+
+def _raw(**changes):
+    raw = {
+        "name": "t",
+        "datasets": [{"name": "synthetic", "task": "redundant", "n": 100}],
+        "models": {
+            "image-only": {"encoders": {"image": TINY_IMAGE}},
+            "concat": {"encoders": {"image": TINY_IMAGE, "audio": "audio_conv"}},
+        },
+        "seeds": [0, 1],
+        "train": {"max_epochs": 1},
+    }
+    raw.update(changes)
+    return raw
+
+
+def test_cells_are_datasets_times_variants_times_seeds_in_order():
+    spec = parse_spec(_raw(grid={"train.lr": [0.01, 0.1], "train.batch_size": [8]}))
+    cells = expand_cells(spec)
+    assert len(cells) == 1 * 2 * 2 * 2
+    assert [c.position for c in cells] == list(range(8))
+    assert [c.key for c in cells[:4]] == [
+        "synthetic-redundant/image-only[lr=0.01,batch_size=8]/0",
+        "synthetic-redundant/image-only[lr=0.01,batch_size=8]/1",
+        "synthetic-redundant/image-only[lr=0.1,batch_size=8]/0",
+        "synthetic-redundant/image-only[lr=0.1,batch_size=8]/1",
+    ]
+    assert [c.config.train.lr for c in cells[:4]] == [0.01, 0.01, 0.1, 0.1]
+    assert all(c.config.train.batch_size == 8 for c in cells)
+    assert all(c.config.train.progress is False for c in cells)  # the bench shows its own
+    assert cells[3].config.seed == 1
+    assert cells[3].run_name == "synthetic-redundant__image-only-lr=0.1-batch_size=8__s1"
+    assert len({c.run_name for c in cells}) == len(cells)
+
+
+def test_grid_keys_with_the_same_last_part_keep_their_whole_path():
+    concat = {"encoders": {"image": TINY_IMAGE, "audio": "audio_conv"}}
+    grid = {"model.encoders.image.out_dim": [6], "model.encoders.audio.out_dim": [4]}
+    spec = parse_spec(_raw(models={"concat": concat}, grid=grid))
+    (variant,) = variants(spec)
+    assert variant.name == "concat[model.encoders.image.out_dim=6,model.encoders.audio.out_dim=4]"
+    config = expand_cells(spec)[0].config
+    assert config.model.encoders["image"].params["out_dim"] == 6
+    audio = config.model.encoders["audio"]  # given by name, expanded by the override
+    assert (audio.name, audio.params["out_dim"]) == ("audio_conv", 4)
+
+
+def test_mapping_of_datasets_gives_the_labels():
+    raw = _raw(datasets={"easy": {"name": "synthetic", "task": "redundant", "n": 100}})
+    spec = parse_spec(raw)
+    assert {c.dataset for c in expand_cells(spec)} == {"easy"}
+    same_twice = _raw(datasets=[{"name": "synthetic", "n": 100}, {"name": "synthetic", "n": 200}])
+    labels = [label for label, _, _ in parse_spec(same_twice).labelled_datasets()]
+    assert labels == ["synthetic", "synthetic-2"]
+
+
+def test_config_hash_follows_config_and_evaluation_options():
+    base = expand_cells(parse_spec(_raw()))
+    again = expand_cells(parse_spec(_raw()))
+    assert [c.config_hash for c in base] == [c.config_hash for c in again]
+    assert len({c.config_hash for c in base}) == len(base)  # seeds and models differ
+    lr = expand_cells(parse_spec(_raw(train={"max_epochs": 1, "lr": 0.5})))
+    assert all(a.config_hash != b.config_hash for a, b in zip(base, lr, strict=True))
+    robust = expand_cells(parse_spec(_raw(eval={"robustness": True})))
+    assert all(a.config_hash != b.config_hash for a, b in zip(base, robust, strict=True))
+    assert robust[0].options["robustness"] is True
+
+
+def test_every_problem_is_reported_at_once_with_its_spec_path(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        """
+name: bad
+datasets:
+  - {name: synthetic, task: synergyx}
+  - {name: nope}
+models:
+  a: {encoders: {image: cnnx}}
+  b: {encoders: {image: cnn}, fusion: {name: concat, foo: 1}}
+  c: 3
+grid: {train.lr: [0.1, -1]}
+seeds: [0, 0]
+train: {max_epochs: 0}
+"""
+    )
+    with pytest.raises(ConfigError) as info:
+        load_spec(path)
+    problems = info.value.problems
+    text = "\n".join(problems)
+    assert str(path) in str(info.value)
+    expected = [
+        "models:",  # c is not a model section
+        "seeds:",
+        "train.max_epochs:",
+        "datasets.0.task:",
+        "datasets.1.name: unknown dataset 'nope'",
+        "models.a.encoders.image.name: unknown encoder 'cnnx'",
+        "models.b.fusion.foo: unknown key",
+        "grid.train.lr (value -1):",
+    ]
+    for start in expected:
+        assert any(p.startswith(start) for p in problems), (start, text)
+    grid_problem = next(p for p in problems if p.startswith("grid.train.lr"))
+    assert "(in a[lr=-1], b[lr=-1])" in grid_problem  # only those variants
+    dataset_problem = next(p for p in problems if p.startswith("datasets.0.task"))
+    assert "(in " not in dataset_problem  # every variant has it: no list of variants
+
+
+def test_grid_keys_and_names_are_checked():
+    with pytest.raises(ConfigError) as info:
+        parse_spec(_raw(grid={"lr": [1], "eval.split": ["val"], "train.lr": []}, name="a/b"))
+    text = str(info.value)
+    assert "grid key 'lr'" in text
+    assert "name:" in text
+
+
+def test_a_preset_name_without_presets_is_a_clear_error():
+    with pytest.raises(ConfigError) as info:
+        parse_spec(_raw(models={"p": "some-preset"}))
+    assert any("models.p" in p and "preset" in p for p in info.value.problems)
+
+
+def test_default_spec_keeps_its_settings_and_adds_digits_av_with_fsdd(monkeypatch):
+    monkeypatch.delenv(FSDD_ENV, raising=False)
+    spec = default_spec()
+    assert isinstance(spec, BenchSpec)
+    assert [d.name for d in spec.datasets] == ["synthetic", "synthetic"]
+    assert [d.params["task"] for d in spec.datasets] == ["redundant", "synergy"]
+    assert list(spec.models) == ["image-only", "audio-only", "late", "concat"]
+    assert (spec.train.max_epochs, spec.train.batch_size, spec.train.lr) == (8, 64, 2e-3)
+    assert (spec.eval.robustness, spec.eval.contribution, spec.eval.efficiency) == (True,) * 3
+    assert len(expand_cells(spec)) == 8
+    monkeypatch.setenv(FSDD_ENV, "/some/fsdd")
+    with_digits = default_spec()
+    assert [d.name for d in with_digits.datasets][-1] == "digits-av"
+    assert len(expand_cells(with_digits)) == 12
