@@ -128,6 +128,20 @@ class ExperimentConfig(_Strict):
 # Loading, overrides and error collection
 # ---------------------------------------------------------------------------------------------
 
+# What PyYAML's constructors raise, besides YAMLError, on a well-formed document whose explicit
+# tag cannot build its value (``!!int x``, ``!!int`` alone, ``!!bool x``, ``!!timestamp x``), or
+# on nesting deeper than Python's recursion limit.
+_YAML_VALUE_ERRORS = (ValueError, TypeError, LookupError, AttributeError, RecursionError)
+
+
+def _yaml_value_problem(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "YAML is nested too deeply"
+    return (
+        f"a YAML value cannot be built ({type(exc).__name__}: {exc}); check explicit tags "
+        "such as !!int, !!float or !!timestamp"
+    )
+
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
     """Apply ``dotted.key=value`` overrides to a raw config mapping (a new mapping is returned).
@@ -155,6 +169,9 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...])
             problems.append(
                 f"override {item!r}: value is not valid YAML ({exc.__class__.__name__})"
             )
+            continue
+        except _YAML_VALUE_ERRORS as exc:
+            problems.append(f"override {item!r}: {_yaml_value_problem(exc)}")
             continue
         node = out
         parts = key.split(".")
@@ -204,17 +221,49 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str] | N
     return None
 
 
+_NO_INPUT = object()
+
+
+def _input_loc(loc: tuple[Any, ...], root: Any, err_type: str) -> tuple[tuple[Any, ...], bool]:
+    """``loc`` without the tags pydantic adds for union members (``str``, ``list[str]``, ...).
+
+    A tag is a part of ``loc`` that is not a key or index of the input ``root`` (the name of a
+    missing field, last in ``loc``, is kept). Returns ``(loc, True when a tag was dropped)``.
+    """
+    if root is _NO_INPUT:
+        return loc, False
+    kept: list[Any] = []
+    node = root
+    for i, part in enumerate(loc):
+        in_input = (isinstance(node, dict) and part in node) or (
+            isinstance(node, list | tuple) and isinstance(part, int) and 0 <= part < len(node)
+        )
+        if in_input:
+            node = node[part]
+        elif not (i == len(loc) - 1 and err_type == "missing"):
+            continue  # a union member's tag
+        kept.append(part)
+    return tuple(kept), len(kept) < len(loc)
+
+
 def _format_pydantic_errors(
-    exc: Any, model: type[BaseModel], prefix: tuple[Any, ...] = ()
+    exc: Any, model: type[BaseModel], prefix: tuple[Any, ...] = (), root: Any = _NO_INPUT
 ) -> list[str]:
+    """One problem per error, as ``yaml.path: message``.
+
+    With the validated input ``root``, the errors of a union's members (``str | list[str]``) are
+    merged into one problem at the field's own path.
+    """
     import difflib
 
-    problems = []
+    problems: list[str] = []
+    union_at: dict[str, int] = {}  # path -> index in problems of its merged union problem
     for err in exc.errors(include_url=False):
-        loc = tuple(prefix) + tuple(err["loc"])
+        err_loc, tagged = _input_loc(tuple(err["loc"]), root, err["type"])
+        loc = tuple(prefix) + err_loc
         path = _loc_to_path(loc)
         if err["type"] == "extra_forbidden":
-            allowed = _allowed_keys(model, tuple(err["loc"]))
+            allowed = _allowed_keys(model, err_loc)
             msg = "unknown key"
             if allowed:
                 close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
@@ -224,9 +273,17 @@ def _format_pydantic_errors(
             problems.append(f"{path}: {msg}")
             continue
         msg = err["msg"]
+        got = ""
         if "input" in err and err["type"] != "missing" and not isinstance(err["input"], dict):
-            msg += f" (got {err['input']!r})"
-        problems.append(f"{path}: {msg}")
+            got = f" (got {err['input']!r})"
+        if tagged and path in union_at:  # another member of the same union
+            index = union_at[path]
+            head, _, tail = problems[index].rpartition(got) if got else (problems[index], "", "")
+            problems[index] = f"{head}; or {msg}{got}{tail}"
+            continue
+        if tagged:
+            union_at[path] = len(problems)
+        problems.append(f"{path}: {msg}{got}")
     return problems
 
 
@@ -252,7 +309,9 @@ def component_problems(kind: str, path: str, value: Any) -> list[str]:
     try:
         params_model.model_validate(params)
     except pydantic.ValidationError as exc:
-        return _format_pydantic_errors(exc, params_model, prefix=tuple(path.split(".")))
+        return _format_pydantic_errors(
+            exc, params_model, prefix=tuple(path.split(".")), root=params
+        )
     return []
 
 
@@ -266,9 +325,7 @@ def _all_component_problems(raw: dict[str, Any]) -> list[str]:
         if isinstance(encoders, dict):
             for key, spec in encoders.items():
                 problems += component_problems("encoder", f"model.encoders.{key}", spec)
-        problems += component_problems(
-            "interaction", "model.interaction", model.get("interaction")
-        )
+        problems += component_problems("interaction", "model.interaction", model.get("interaction"))
         problems += component_problems("fusion", "model.fusion", model.get("fusion", "concat"))
         problems += component_problems("head", "model.head", model.get("head"))
     return problems
@@ -295,7 +352,7 @@ def parse_config(
     try:
         config = ExperimentConfig.model_validate(raw)
     except pydantic.ValidationError as exc:
-        problems += _format_pydantic_errors(exc, ExperimentConfig)
+        problems += _format_pydantic_errors(exc, ExperimentConfig, root=raw)
     if check_components:
         problems += _all_component_problems(raw)
     if problems or config is None:
@@ -318,11 +375,17 @@ def read_yaml(path: str | Any) -> dict[str, Any]:
         raw = yaml.safe_load(p.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
         raise ConfigError(["the file is not UTF-8 text"], source=str(p)) from None
+    except OSError as exc:
+        raise ConfigError(
+            [f"cannot read the file ({exc.strerror or exc})"], source=str(p)
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError([f"YAML syntax error{where}: {problem}"], source=str(p)) from None
+    except _YAML_VALUE_ERRORS as exc:  # after UnicodeDecodeError, itself a ValueError
+        raise ConfigError([_yaml_value_problem(exc)], source=str(p)) from None
     return {} if raw is None else raw
 
 

@@ -24,6 +24,14 @@ def _fixed_shape(
     for i, v in enumerate(values):
         if v is None:
             continue
+        if not isinstance(v, Tensor) or (spec.is_sequence and v.ndim == 0):
+            kind = f"a {type(v).__name__}" if not isinstance(v, Tensor) else "a 0-d tensor"
+            raise DataError(
+                f"modality {spec.name!r} has {kind} where a tensor of shape "
+                f"{list(spec.shape)} was expected (-1: any length)",
+                where=f"sample {ids[i] if ids else i}",
+                fix="give each present modality as a torch.Tensor, or None when it is missing",
+            )
         got = tuple(v.shape[1:]) if spec.is_sequence else tuple(v.shape)
         if spec.is_sequence and v.shape[0] == 0:
             raise DataError(
@@ -85,8 +93,9 @@ def collate_samples(samples: Sequence[Sample], specs: dict[str, ModalitySpec]) -
     """Collate samples; every modality in ``specs`` gets a batch, present or not.
 
     Raises:
-        DataError: an empty batch, a value of the wrong shape, or a batch where some samples have
-            a target and others do not (labels are never dropped silently).
+        DataError: an empty batch, a value that is not a tensor or has the wrong shape, targets
+            of different shapes, or a batch where some samples have a target and others do not
+            (labels are never dropped silently).
     """
     if not samples:
         raise DataError("cannot collate an empty batch", fix="give at least one sample")
@@ -103,8 +112,29 @@ def collate_samples(samples: Sequence[Sample], specs: dict[str, ModalitySpec]) -
             f"{len(missing)} samples of a labelled batch have no target: {missing[:5]}",
             fix="label every sample, or none (for prediction only)",
         )
+    if all(labelled):
+        _check_targets(targets, ids)  # type: ignore[arg-type]
     target = torch.stack(targets) if all(labelled) else None  # type: ignore[arg-type]
     return Batch(ids, inputs, target)
+
+
+def _check_targets(targets: Sequence[Tensor], ids: Sequence[str]) -> None:
+    """Every target a tensor of the first one's shape, so that they stack."""
+    fix = "give every sample a target tensor of the same shape"
+    for i, t in enumerate(targets):
+        if not isinstance(t, Tensor):
+            raise DataError(
+                f"the target is a {type(t).__name__}, not a tensor",
+                where=f"sample {ids[i]}",
+                fix=fix,
+            )
+        if t.shape != targets[0].shape:
+            raise DataError(
+                f"target of shape {list(t.shape)}, expected {list(targets[0].shape)} "
+                f"(the shape of sample {ids[0]}'s target)",
+                where=f"sample {ids[i]}",
+                fix=fix,
+            )
 
 
 class Collator:

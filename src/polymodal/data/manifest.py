@@ -24,10 +24,11 @@ Rules:
 - **Paths** resolve against the manifest's folder and must stay inside it after
   :meth:`pathlib.Path.resolve` (``..``, absolute paths elsewhere and symlinks leading outside are
   refused with a :class:`~polymodal.errors.DataError`, whatever ``bad_rows`` says).
-- **Bad rows** (missing or undecodable file, wrong type, non-numeric tabular value, unknown label
-  for a fixed label set, duplicate id, unknown split value) are found at build time, since every
-  row is decoded once then. ``bad_rows="error"`` raises one error listing them (manifest, row
-  number, id, field, path); ``"skip"`` leaves them out and records a
+- **Bad rows** (missing or undecodable file, unusable path (a NUL byte, a symlink loop), wrong
+  type, tabular value or regression target that is not numeric, not finite or beyond float32,
+  unknown label for a fixed label set, duplicate id, unknown split value) are found at build
+  time, since every row is decoded once then. ``bad_rows="error"`` raises one error listing
+  them (manifest, row number, id, field, path); ``"skip"`` leaves them out and records a
   :class:`~polymodal.data.bundle.SkippedRow` for each.
 - **Rows** are numbered from 1 (the first data row, after a CSV header); without an id column a
   row's id is its number.
@@ -51,8 +52,11 @@ import csv
 import json
 import math
 import numbers
+import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -218,9 +222,10 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
                 continue
             try:
                 row = json.loads(line)
-            except json.JSONDecodeError as exc:
+            except (ValueError, RecursionError) as exc:  # ValueError: JSONDecodeError, huge ints
+                reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
                 raise DataError(
-                    f"line {line_no} is not valid JSON ({exc.msg})",
+                    f"line {line_no} is not valid JSON ({reason})",
                     where=str(path),
                     fix="write one JSON object per line",
                 ) from None
@@ -235,12 +240,25 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def _read_csv(path: Path) -> list[dict[str, Any]]:
+    try:
+        return _read_csv_rows(path)
+    except csv.Error as exc:  # e.g. a cell longer than the csv module's field size limit
+        raise DataError(
+            f"cannot parse CSV ({exc})", where=str(path), fix="check quoting and cell sizes"
+        ) from None
+
+
+def _read_csv_rows(path: Path) -> list[dict[str, Any]]:
     with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle, restkey="\0extra")
         header = reader.fieldnames or []
         if len(set(header)) != len(header):
             dupes = sorted({c for c in header if header.count(c) > 1})
-            raise DataError(f"duplicate column names {dupes}", where=str(path))
+            raise DataError(
+                f"duplicate column names {dupes}",
+                where=str(path),
+                fix="give every column of the header a unique, non-empty name",
+            )
         rows = []
         for number, row in enumerate(reader, start=1):
             if "\0extra" in row:
@@ -260,7 +278,11 @@ def _read_parquet(path: Path) -> list[dict[str, Any]]:
     try:
         return pq.read_table(path).to_pylist()
     except (pa.ArrowException, OSError) as exc:
-        raise DataError(f"cannot read Parquet file ({exc})", where=str(path)) from None
+        raise DataError(
+            f"cannot read Parquet file ({exc})",
+            where=str(path),
+            fix="check that it is a complete Parquet file (e.g. written by pandas.to_parquet)",
+        ) from None
 
 
 def read_manifest(path: str | Path) -> tuple[list[dict[str, Any]], list[str]]:
@@ -343,7 +365,15 @@ class _RowError(Exception):
 def _as_path(root: Path, value: Any, field: str, where: str) -> tuple[Path, str]:
     if not isinstance(value, str):
         raise _RowError(field, f"expected a file path (text), got {type(value).__name__}")
-    return resolve_within(root, value, where=f"{where}, field {field!r}, path {value!r}"), value
+    try:
+        if "\0" in value:
+            raise ValueError("embedded null byte")
+        os.fsencode(value)  # lone surrogates cannot name a file
+        return resolve_within(root, value, where=f"{where}, field {field!r}, path {value!r}"), value
+    except ValueError as exc:  # UnicodeEncodeError is a ValueError
+        raise _RowError(field, f"not a usable file path ({exc})", value) from None
+    except RuntimeError as exc:  # Path.resolve on a symlink loop (Python < 3.13)
+        raise _RowError(field, f"cannot resolve the path ({exc})", value) from None
 
 
 def _loader_error(field: str, error: DataError, path: str | None) -> _RowError:
@@ -541,10 +571,13 @@ def _name_of(value: Any, field: str) -> str:
     raise _RowError(field, f"expected a class name or integer label, got {value!r}")
 
 
+_INTEGER = re.compile(r"-?[0-9]+")
+
+
 def _sorted_names(names: Iterable[str]) -> list[str]:
     unique = set(names)
-    if all(n.lstrip("-").isdigit() for n in unique):
-        return sorted(unique, key=int)
+    if all(_INTEGER.fullmatch(n) for n in unique):  # ASCII integers: sorted by value
+        return sorted(unique, key=lambda n: (Decimal(n), n))  # Decimal: no digit limit
     return sorted(unique)
 
 
@@ -553,7 +586,7 @@ _FALSE = {"0", "0.0", "false"}
 
 
 def _flag(value: Any, field: str) -> float:
-    if isinstance(value, bool | numbers.Real) and float(value) in (0.0, 1.0):
+    if isinstance(value, bool | numbers.Real) and value in (0, 1):  # no float(): huge ints
         return float(value)
     if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
         return 1.0 if value.strip().lower() in _TRUE else 0.0
@@ -569,7 +602,7 @@ class _Labels:
         self.task = task
         self.columns = [label] if isinstance(label, str) else list(label)
         if not self.columns:
-            raise DataError("label: give at least one column", where=where)
+            raise DataError("label: give at least one column", where=where, fix="set label: COLUMN")
         if task == "multiclass" and len(self.columns) != 1:
             raise DataError(
                 f"a multiclass label is one column, got {self.columns}",
@@ -838,15 +871,46 @@ def _check_fractions(val_fraction: float, test_fraction: float, where: str) -> N
         )
 
 
+def _check_choices(task: Any, bad_rows: Any) -> None:
+    """``task`` and ``bad_rows`` among their values (configs check this; direct calls may not)."""
+    problems = [
+        f"{key}: expected one of {', '.join(choices)}, got {value!r}"
+        for key, value, choices in (
+            ("task", task, ("multiclass", "multilabel", "regression")),
+            ("bad_rows", bad_rows, ("error", "skip")),
+        )
+        if value not in choices
+    ]
+    if problems:
+        raise ConfigError(problems, source="manifest dataset parameters")
+
+
 def _check_state(state: dict[str, Any] | None, task: str, where: str) -> dict[str, Any] | None:
     if not state:
         return None
+    fix = "pass the state saved by a manifest dataset with the same task, unchanged"
+    if not isinstance(state, dict):
+        raise DataError(
+            f"the state is a {type(state).__name__}, not a mapping", where=where, fix=fix
+        )
     if state.get("version") != STATE_VERSION or state.get("task") != task:
         raise DataError(
             f"the state is not a manifest state for task {task!r} "
             f"(version {state.get('version')!r}, task {state.get('task')!r})",
             where=where,
-            fix="pass the state saved by a manifest dataset with the same task",
+            fix=fix,
+        )
+    names, tokenizers = state.get("class_names"), state.get("tokenizers", {})
+    names_ok = names is None or (isinstance(names, list) and all(isinstance(n, str) for n in names))
+    tokenizers_ok = isinstance(tokenizers, dict) and all(
+        isinstance(t, dict) for t in tokenizers.values()
+    )
+    if not (names_ok and tokenizers_ok):
+        raise DataError(
+            "the state is malformed: class_names must be a list of names (or null) and "
+            "tokenizers a mapping of tokenizer states",
+            where=where,
+            fix=fix,
         )
     return state
 
@@ -1028,7 +1092,7 @@ def manifest_dataset(
         A :class:`DataBundle` with ``train``, ``val`` and ``test`` :class:`ManifestDataset`.
 
     Raises:
-        ConfigError: invalid modality options.
+        ConfigError: invalid modality options, ``task`` or ``bad_rows``.
         DataError: unreadable manifest, missing columns, paths leaving the manifest's folder,
             bad rows under ``bad_rows="error"``, or an unusable result (no training rows, too
             few classes).
@@ -1036,6 +1100,7 @@ def manifest_dataset(
     manifest = Path(path)
     where = str(manifest)
     options = _validate_modalities(modalities)
+    _check_choices(task, bad_rows)
     _check_fractions(val_fraction, test_fraction, where)
     state = _check_state(state, task, where)
     rows, columns = read_manifest(manifest)

@@ -38,12 +38,19 @@ def load_image(path: str | Path, channels: Literal[1, 3] = 3) -> Tensor:
         float32 ``[C, H, W]`` with values in [0, 1] (8-bit images: value / 255).
 
     Raises:
-        DataError: the file is missing, unreadable, not an image, truncated or too large.
+        DataError: the file is missing, empty (0 bytes), unreadable, not an image, truncated or
+            too large.
     """
     if channels not in (1, 3):
         raise DataError(f"channels must be 1 or 3, got {channels!r}", fix="use channels: 1 or 3")
     p = Path(path)
     try:
+        if p.stat().st_size == 0:  # Pillow would only say it cannot identify the format
+            raise DataError(
+                "image file is empty (0 bytes)",
+                where=str(p),
+                fix="re-export or re-download the file, or remove it from the dataset",
+            )
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(p) as image:
