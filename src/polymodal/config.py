@@ -246,7 +246,7 @@ def _input_loc(loc: tuple[Any, ...], root: Any, err_type: str) -> tuple[tuple[An
     return tuple(kept), len(kept) < len(loc)
 
 
-def _format_pydantic_errors(
+def format_validation_errors(
     exc: Any, model: type[BaseModel], prefix: tuple[Any, ...] = (), root: Any = _NO_INPUT
 ) -> list[str]:
     """One problem per error, as ``yaml.path: message``.
@@ -309,7 +309,7 @@ def component_problems(kind: str, path: str, value: Any) -> list[str]:
     try:
         params_model.model_validate(params)
     except pydantic.ValidationError as exc:
-        return _format_pydantic_errors(
+        return format_validation_errors(
             exc, params_model, prefix=tuple(path.split(".")), root=params
         )
     return []
@@ -352,7 +352,7 @@ def parse_config(
     try:
         config = ExperimentConfig.model_validate(raw)
     except pydantic.ValidationError as exc:
-        problems += _format_pydantic_errors(exc, ExperimentConfig, root=raw)
+        problems += format_validation_errors(exc, ExperimentConfig, root=raw)
     if check_components:
         problems += _all_component_problems(raw)
     if problems or config is None:

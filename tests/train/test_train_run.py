@@ -102,3 +102,22 @@ def test_resume_refuses_a_different_config_or_missing_checkpoint(tmp_path):
     train(tiny_config(max_epochs=1), tmp_path / "run")
     with pytest.raises(CheckpointError, match="config differs"):
         train(tiny_config(max_epochs=2), tmp_path / "run", resume=True)
+
+
+def test_bad_data_fails_before_anything_is_written(tmp_path):
+    from polymodal.errors import PolymodalError
+
+    config = parse_config(
+        {
+            "data": {
+                "name": "manifest",
+                "path": str(tmp_path / "missing.jsonl"),
+                "modalities": {"x": {"kind": "tabular", "columns": ["a"]}},
+                "label": "y",
+            },
+            "model": {"encoders": {"x": "mlp"}},
+        }
+    )
+    with pytest.raises(PolymodalError, match=r"missing\.jsonl"):
+        train(config, tmp_path / "run")
+    assert not (tmp_path / "run").exists()  # a corrected rerun is not refused as "already a run"

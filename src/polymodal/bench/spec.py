@@ -415,7 +415,7 @@ def parse_spec(raw: Any, *, source: str = "<bench spec>") -> BenchSpec:
     """
     import pydantic
 
-    from polymodal.config import _format_pydantic_errors
+    from polymodal.config import format_validation_errors
 
     if not isinstance(raw, dict):
         raise ConfigError(
@@ -424,7 +424,7 @@ def parse_spec(raw: Any, *, source: str = "<bench spec>") -> BenchSpec:
     try:
         spec = BenchSpec.model_validate(raw)
     except pydantic.ValidationError as exc:
-        problems = _format_pydantic_errors(exc, BenchSpec)
+        problems = format_validation_errors(exc, BenchSpec, root=raw)
         problems += _partial_cell_problems(raw, exc, source)
         raise ConfigError(problems, source=source) from None
     expand_cells(spec, source=source)

@@ -136,8 +136,8 @@ def train(
     if resume:
         ckpt_path = _check_resumable(config, run_dir)
     L.seed_everything(config.seed, workers=True, verbose=False)
+    bundle = build_data(config.data, seed=config.seed)  # bad data fails before the run dir exists
     _write_run_header(config, run_dir)
-    bundle = build_data(config.data, seed=config.seed)
     _record_skipped(bundle, run_dir)
     ckpt_dir = run_dir / CHECKPOINT_DIR
     ckpt_dir.mkdir(parents=True, exist_ok=True)
