@@ -70,9 +70,14 @@ def _quiet_lightning() -> None:
     if _STATE["debug"]:
         return
     import logging
+    import warnings
+
+    import lightning.pytorch  # noqa: F401  (its import sets the levels we override)
 
     for name in ("lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # A deprecation inside Lightning's own code: nothing a user can act on.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
 
 
 @app.command()
