@@ -227,6 +227,23 @@ def report(
     _guard(body)
 
 
+@app.command()
+def compare(
+    run_a: Path = typer.Argument(..., help="An evaluated run directory (A)."),
+    run_b: Path = typer.Argument(..., help="Another run evaluated on the same samples (B)."),
+    resamples: int = typer.Option(2000, "--bootstrap", min=1, help="Bootstrap resamples."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Compare two evaluated runs sample by sample: differences, intervals, p-values."""
+
+    def body() -> None:
+        from polymodal.evaluate.compare import compare_runs
+
+        typer.echo(compare_runs(run_a, run_b, resamples=resamples, seed=seed).to_markdown())
+
+    _guard(body)
+
+
 @datasets_app.command("list")
 def datasets_list() -> None:
     """List registered datasets."""
