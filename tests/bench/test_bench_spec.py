@@ -133,10 +133,17 @@ def test_grid_keys_and_names_are_checked():
     assert "name:" in text
 
 
-def test_a_preset_name_without_presets_is_a_clear_error():
+def test_models_by_preset_name():
+    spec = parse_spec(_raw(models={"tfn": "tfn", "early": "early"}))
+    cells = expand_cells(spec)
+    assert {c.config.model.fusion.name for c in cells} == {"tensor", "concat"}
     with pytest.raises(ConfigError) as info:
-        parse_spec(_raw(models={"p": "some-preset"}))
-    assert any("models.p" in p and "preset" in p for p in info.value.problems)
+        parse_spec(_raw(models={"p": "some-preset", "c": "clip"}))
+    problems = "\n".join(info.value.problems)
+    assert "models.p" in problems
+    assert "early" in problems  # the known presets are listed
+    assert "models.c" in problems
+    assert "contrastive" in problems
 
 
 def test_default_spec_keeps_its_settings_and_adds_digits_av_with_fsdd(monkeypatch):
@@ -146,7 +153,7 @@ def test_default_spec_keeps_its_settings_and_adds_digits_av_with_fsdd(monkeypatc
     assert [d.name for d in spec.datasets] == ["synthetic", "synthetic"]
     assert [d.params["task"] for d in spec.datasets] == ["redundant", "synergy"]
     assert list(spec.models) == ["image-only", "audio-only", "late", "concat"]
-    assert (spec.train.max_epochs, spec.train.batch_size, spec.train.lr) == (8, 64, 2e-3)
+    assert (spec.train.max_epochs, spec.train.batch_size, spec.train.lr) == (5, 64, 1e-3)
     assert (spec.eval.robustness, spec.eval.contribution, spec.eval.efficiency) == (True,) * 3
     assert len(expand_cells(spec)) == 8
     monkeypatch.setenv(FSDD_ENV, "/some/fsdd")

@@ -18,7 +18,7 @@ A spec file::
 
 Each cell is an ordinary :class:`~polymodal.config.ExperimentConfig` (validated like any config);
 ``eval`` also holds the evaluation options of :class:`polymodal.evaluate.run.EvaluationOptions`.
-A model given as a string is looked up in ``polymodal.models.presets`` when that module exists.
+A model given as a string is a preset of ``polymodal.models.preset`` (``early``, ``tfn``, ...).
 Validation reports every problem of the file at once, each with its YAML path in the spec
 (``models.concat.fusion.name: ...``, ``datasets.0.task: ...``, ``grid.train.lr: ...``).
 """
@@ -26,8 +26,6 @@ Validation reports every problem of the file at once, each with its YAML path in
 from __future__ import annotations
 
 import hashlib
-import importlib
-import importlib.util
 import itertools
 import json
 import os
@@ -294,33 +292,22 @@ def config_hash(config: ExperimentConfig, options: dict[str, Any]) -> str:
 
 
 def _preset_model(name: str) -> dict[str, Any]:
-    """The model section of preset ``name`` from ``polymodal.models.presets`` (when it exists).
+    """The model section of preset ``name`` (see ``polymodal.models.preset``).
 
     Raises:
-        ConfigError: no presets module, no loader this code knows, or an unknown preset (the
-            problem is at ``model``, so the spec reports it at ``models.<name>``).
+        ConfigError: an unknown preset, or a contrastive preset (``clip``, ``moco``: towers and an
+            objective, not a supervised model) -- reported at ``models.<name>``.
     """
-    from polymodal.errors import PolymodalError
+    from polymodal.models.preset import load_preset
 
-    if importlib.util.find_spec("polymodal.models.presets") is None:
-        raise ConfigError([f"model: preset {name!r} given, but no model presets are installed"])
-    module = importlib.import_module("polymodal.models.presets")
-    loader = next(
-        (getattr(module, f) for f in ("load_preset", "get_preset", "preset") if hasattr(module, f)),
-        None,
-    )
-    if loader is None:
-        raise ConfigError([f"model: preset {name!r}: polymodal.models.presets has no load_preset"])
     try:
-        value = loader(name)
-    except (PolymodalError, KeyError, FileNotFoundError) as exc:
-        raise ConfigError([f"model: preset {name!r} cannot be loaded: {exc}"]) from None
-    if isinstance(value, BaseModel):
-        value = value.model_dump(mode="json")
-    if isinstance(value, dict) and isinstance(value.get("model"), dict):
-        value = value["model"]  # a whole experiment: keep its model section
-    if not isinstance(value, dict):
-        raise ConfigError([f"model: preset {name!r} is not a model section"])
+        value = load_preset(name)
+    except ConfigError as exc:
+        raise ConfigError([f"model: {p}" for p in exc.problems]) from None
+    if "towers" in value:
+        raise ConfigError(
+            [f"model: preset {name!r} is a contrastive pair of towers, not a supervised model"]
+        )
     return value
 
 
