@@ -6,6 +6,7 @@ the traceback instead.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -95,7 +96,9 @@ def train(
 
         cfg = load_config(config, overrides or [])
         run_dir = out or Path("runs") / (cfg.name or config.stem)
-        if (run_dir / "config.yaml").exists() and not resume:
+        # Lightning's ddp launcher re-runs this command in each worker: only rank 0 checks.
+        is_worker = os.environ.get("LOCAL_RANK", "0") != "0"
+        if (run_dir / "config.yaml").exists() and not resume and not is_worker:
             raise PolymodalError(
                 "the run directory already holds a run",
                 where=str(run_dir),

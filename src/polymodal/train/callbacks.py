@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 
 from polymodal.io import write_json_atomic, write_text_atomic
-from polymodal.train.checkpoint import save_weights
+from polymodal.train.checkpoint import checkpoint_files, checkpoint_stem, save_weights
 
 
 class BestWeights(L.Callback):
@@ -74,18 +75,56 @@ def read_best_info(directory: Path) -> dict[str, Any]:
     return json.loads((Path(directory) / "model.json").read_text())
 
 
+#: Suffix of the stem a new resumable checkpoint is staged under before it replaces ``last``.
+STAGING_SUFFIX = "-next"
+
+
+def _staging_files(path: Path) -> tuple[Path, Path]:
+    """``(<stem>-next.safetensors, <stem>-next.json)`` for the checkpoint path ``path``."""
+    stem = checkpoint_stem(path)
+    return checkpoint_files(stem.with_name(stem.name + STAGING_SUFFIX))
+
+
 class LastCheckpoint(L.Callback):
     """Saves the resumable checkpoint (``last.safetensors`` + ``last.json``) after every epoch.
 
     It is saved at the end of the training epoch, after validation, early stopping, best weights
     and the metrics history have updated their state. Keep it last among the callbacks.
+
+    A process killed at any instant (SIGKILL, power loss) leaves a pair that loads: the new pair
+    is written in full as ``last-next.*`` (each file atomically), then renamed over ``last.*``
+    tensors first, JSON second. The only torn state, a kill between the two renames, is
+    ``last-next.json`` without its tensors file; :func:`recover_last_checkpoint` completes it.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
 
     def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        trainer.save_checkpoint(self.path, weights_only=False)
+        staged_tensors, staged_json = _staging_files(self.path)
+        trainer.save_checkpoint(staged_tensors, weights_only=False)  # every rank; rank 0 writes
+        if trainer.is_global_zero:
+            tensors, json_file = checkpoint_files(checkpoint_stem(self.path))
+            os.replace(staged_tensors, tensors)
+            os.replace(staged_json, json_file)
+
+
+def recover_last_checkpoint(path: Path) -> None:
+    """Bring the resumable checkpoint at ``path`` (``.../last.ckpt``) to a consistent pair.
+
+    After a kill between :class:`LastCheckpoint`'s two renames, ``last.safetensors`` is new and
+    ``last-next.json`` holds its JSON: the JSON is moved into place. A staged pair not yet renamed
+    (a kill while it was written) is deleted, so ``last`` stays the previous complete checkpoint;
+    so are the temporary files of atomic writes cut short in that folder. Call it before
+    resuming, from one process only.
+    """
+    staged_tensors, staged_json = _staging_files(Path(path))
+    if staged_json.is_file() and not staged_tensors.is_file():
+        os.replace(staged_json, checkpoint_files(checkpoint_stem(Path(path)))[1])
+    staged_tensors.unlink(missing_ok=True)
+    staged_json.unlink(missing_ok=True)
+    for temp in Path(path).parent.glob(".*.tmp"):  # left by atomic writes cut short
+        temp.unlink(missing_ok=True)
 
 
 class MetricsHistory(L.Callback):

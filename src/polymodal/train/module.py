@@ -80,7 +80,8 @@ class LitMultimodal(L.LightningModule):
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         output = self.model(batch)
         loss = self.model.loss(output, batch.target)
-        self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=len(batch))
+        size = len(batch)  # sync_dist: under DDP every rank logs the mean over all ranks
+        self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=size, sync_dist=True)
         return loss
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:

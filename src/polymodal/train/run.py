@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ import lightning as L
 import torch
 import yaml
 from lightning.pytorch.callbacks import EarlyStopping
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
+from torch.utils.data import Sampler
 
 from polymodal.config import ExperimentConfig, config_to_dict, parse_config
 from polymodal.data.bundle import DataBundle
@@ -27,7 +30,12 @@ from polymodal.data.loading import build_data, make_dataloader
 from polymodal.errors import CheckpointError, PolymodalError
 from polymodal.io import write_json_atomic, write_text_atomic
 from polymodal.models.builder import build_model
-from polymodal.train.callbacks import BestWeights, LastCheckpoint, MetricsHistory
+from polymodal.train.callbacks import (
+    BestWeights,
+    LastCheckpoint,
+    MetricsHistory,
+    recover_last_checkpoint,
+)
 from polymodal.train.checkpoint import SafetensorsCheckpointIO, load_weights
 from polymodal.train.environment import collect_environment
 from polymodal.train.module import LitMultimodal
@@ -103,9 +111,48 @@ def _trainer(
         enable_model_summary=False,
         enable_checkpointing=False,  # LastCheckpoint and BestWeights write the run's checkpoints
         num_sanity_val_steps=0,
+        use_distributed_sampler=False,  # RankShard shards training; every rank validates all
         log_every_n_steps=1,
     )
     return trainer, best
+
+
+class RankShard(Sampler[int]):
+    """Rank ``r`` of ``W`` data-parallel processes takes positions ``r, r + W, ...`` of the
+    epoch order of ``sampler`` (one process: all of it).
+
+    With a per-process batch of ``b``, step ``s`` of the ``W`` ranks together covers positions
+    ``s*W*b`` to ``(s+1)*W*b - 1``: exactly the batch of one process with batch ``W*b``, so the
+    averaged gradient is that process's gradient up to float summation order. (Lightning's own
+    ``DistributedSampler`` reshuffles the order, which changes every batch.) The order is padded
+    with its first positions to a multiple of ``W``, as ``DistributedSampler`` does, so every
+    rank runs the same number of steps. Rank and world size are read from ``torch.distributed``
+    when the loader is used, after the trainer has joined the process group.
+    """
+
+    def __init__(self, sampler: Sampler[int]) -> None:
+        self.sampler = sampler
+
+    @staticmethod
+    def _rank_world() -> tuple[int, int]:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            return torch.distributed.get_rank(), torch.distributed.get_world_size()
+        return 0, 1
+
+    def set_epoch(self, epoch: int) -> None:
+        set_epoch = getattr(self.sampler, "set_epoch", None)
+        if callable(set_epoch):
+            set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[int]:
+        rank, world = self._rank_world()
+        order = list(self.sampler)
+        order += order[: -len(order) % world]  # pad to a multiple of world
+        return iter(order[rank::world])
+
+    def __len__(self) -> int:
+        _, world = self._rank_world()
+        return -(-len(self.sampler) // world)  # type: ignore[arg-type]
 
 
 def last_checkpoint(run_dir: Path) -> Path:
@@ -133,15 +180,20 @@ def train(
     """
     run_dir = Path(run_dir)
     ckpt_path: str | None = None
+    # launched DDP workers (torchrun, Lightning's `ddp`) run this too: only rank 0 writes files
+    rank_zero = rank_zero_only.rank == 0
     if resume:
+        if rank_zero:
+            recover_last_checkpoint(last_checkpoint(run_dir))
         ckpt_path = _check_resumable(config, run_dir)
     L.seed_everything(config.seed, workers=True, verbose=False)
     bundle = build_data(config.data, seed=config.seed)  # bad data fails before the run dir exists
-    _write_run_header(config, run_dir)
-    _record_skipped(bundle, run_dir)
     ckpt_dir = run_dir / CHECKPOINT_DIR
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(ckpt_dir / "data_state.json", bundle.state)
+    if rank_zero:
+        _write_run_header(config, run_dir)
+        _record_skipped(bundle, run_dir)
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(ckpt_dir / "data_state.json", bundle.state)
 
     model = build_model(config.model, bundle.info)
     module = LitMultimodal(model, config.train, bundle.info.task, config.seed)
@@ -155,6 +207,7 @@ def train(
         seed=config.seed,
         num_workers=cfg.num_workers,
     )
+    train_loader.batch_sampler.sampler = RankShard(train_loader.sampler)  # type: ignore[union-attr]
     val_set = bundle.splits.get("val")
     has_val = val_set is not None and len(val_set) > 0  # type: ignore[arg-type]
     val_loader = (
