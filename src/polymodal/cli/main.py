@@ -118,8 +118,14 @@ def train(
 
 @app.command()
 def evaluate(
-    run_dir: Path = typer.Argument(..., help="A run directory written by `polymodal train`."),
+    run_dir: Path = typer.Argument(
+        ..., help="A run directory written by `polymodal train`, or a predictions file."
+    ),
     split: Optional[str] = typer.Option(None, "--split", help="Split to evaluate (default: test)."),
+    task: str = typer.Option(
+        "multiclass", "--task", help="Task of a predictions file: multiclass|multilabel|regression."
+    ),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (files only)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1),
     robustness: bool = typer.Option(False, "--robustness", help="Perturbation curves."),
     contribution: bool = typer.Option(False, "--contribution", help="Shapley / leave-one-out."),
@@ -129,9 +135,11 @@ def evaluate(
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of perturbations and bootstrap."),
 ) -> None:
-    """Evaluate a trained run: predictions table, metrics.json, report.md and plots."""
+    """Evaluate a trained run (or a predictions file made elsewhere): predictions table,
+    metrics.json with intervals, report.md and plots."""
 
     def body() -> None:
+        from polymodal.errors import PolymodalError
         from polymodal.evaluate.run import EvaluationOptions, evaluate_run
 
         _quiet_lightning()
@@ -143,16 +151,27 @@ def evaluate(
             resamples=resamples,
             seed=seed,
         )
-        result = evaluate_run(run_dir, split=split, batch_size=batch_size, options=options)
-        payload = result.payload
-        typer.echo(f"{run_dir} [{result.split}, {payload['num_samples']} samples]")
+        if run_dir.is_file():  # predictions made elsewhere: same numbers, same report
+            from polymodal.evaluate.external import evaluate_predictions
+
+            if task not in ("multiclass", "multilabel", "regression"):
+                raise PolymodalError(
+                    f"unknown task {task!r}", fix="use multiclass, multilabel or regression"
+                )
+            target = out or run_dir.with_name(f"{run_dir.stem}-evaluation")
+            payload = evaluate_predictions(run_dir, task, target, options=options)  # type: ignore
+            metrics, report_dir = payload["metrics"], target
+        else:
+            result = evaluate_run(run_dir, split=split, batch_size=batch_size, options=options)
+            payload, metrics, report_dir = result.payload, result.metrics, run_dir
+        typer.echo(f"{run_dir} [{payload['split']}, {payload['num_samples']} samples]")
         intervals = payload.get("intervals", {})
-        for name, value in result.metrics.items():
+        for name, value in metrics.items():
             if isinstance(value, float):
                 ci = intervals.get(name)
                 band = f"  [{ci['low']:.4f}, {ci['high']:.4f}]" if ci else ""
                 typer.echo(f"  {name:<20} {value:.4f}{band}")
-        typer.echo(f"report: {run_dir / 'report.md'}")
+        typer.echo(f"report: {report_dir / 'report.md'}")
 
     _guard(body)
 

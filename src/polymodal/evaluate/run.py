@@ -133,7 +133,6 @@ def evaluate_run(
     size = batch_size or config.eval.batch_size or config.train.batch_size
     task = bundle.info.task
     names = metrics or config.eval.metrics or default_metrics(task.type)
-    primary = primary_metric(task, names)
 
     if options.robustness:
         from polymodal.evaluate.robustness import robustness_table
@@ -146,13 +145,37 @@ def evaluate_run(
 
         subsets = subset_tables(model, dataset, used, task, batch_size=size, seed=options.seed)
         table = pd.concat([table, subsets], ignore_index=True)
-    clean = table[table["perturbation"] == "none"].reset_index(drop=True)
+    header = {"run": config.name or run_dir.name, "dataset": config.data.name, "split": split}
+    extra = _efficiency(model, dataset, used, size, run_dir) if options.efficiency else None
+    payload = summarize_table(table, task, names, options, run_dir, header, efficiency=extra)
+    from polymodal.report.markdown import render_run_report
 
+    write_text_atomic(run_dir / "report.md", render_run_report(payload, config))
+    return EvaluationResult(run_dir, split, payload["metrics"], table, payload)
+
+
+def summarize_table(
+    table: pd.DataFrame,
+    task: TaskSpec,
+    names: list[str],
+    options: EvaluationOptions,
+    out_dir: Path,
+    header: dict[str, Any],
+    *,
+    efficiency: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Every number of an evaluation from its predictions table, written to ``out_dir``.
+
+    Clean rows (``perturbation == "none"``) give the metrics and intervals; perturbed rows
+    (``<kind>:<modality>``), when present, the robustness curves; subset rows (``keep:...``) the
+    modality contribution. Writes ``predictions.parquet``, ``metrics.json`` and ``plots/``;
+    returns the ``metrics.json`` payload.
+    """
+    primary = primary_metric(task, names)
+    clean = table[table["perturbation"] == "none"].reset_index(drop=True)
     values = compute_metrics(clean, task.type, names)
     payload: dict[str, Any] = {
-        "run": config.name or run_dir.name,
-        "dataset": config.data.name,
-        "split": split,
+        **header,
         "task": task.type,
         "num_samples": len(clean),
         "primary_metric": primary,
@@ -160,21 +183,18 @@ def evaluate_run(
         "metrics": values,
         "intervals": metric_intervals(clean, task, names, options),
     }
-    plots_dir = run_dir / "plots"
-    payload["plots"] = _clean_plots(clean, task, plots_dir, run_dir)
-    if options.robustness:
-        payload["robustness"] = _robustness(table, task, primary, plots_dir, run_dir, payload)
-    if options.contribution:
-        payload["contribution"] = _contribution(table, task, primary, plots_dir, run_dir, payload)
-    if options.efficiency:
-        payload["efficiency"] = _efficiency(model, dataset, used, size, run_dir)
-
-    write_table(table, run_dir / "predictions.parquet")
-    write_json_atomic(run_dir / "metrics.json", _json_safe(payload))
-    from polymodal.report.markdown import render_run_report
-
-    write_text_atomic(run_dir / "report.md", render_run_report(payload, config))
-    return EvaluationResult(run_dir, split, values, table, payload)
+    plots_dir = out_dir / "plots"
+    payload["plots"] = _clean_plots(clean, task, plots_dir, out_dir)
+    labels = set(table["perturbation"])
+    if any(":" in label and not label.startswith("keep:") for label in labels):
+        payload["robustness"] = _robustness(table, task, primary, plots_dir, out_dir, payload)
+    if any(label.startswith("keep:") for label in labels):
+        payload["contribution"] = _contribution(table, task, primary, plots_dir, out_dir, payload)
+    if efficiency is not None:
+        payload["efficiency"] = efficiency
+    write_table(table, out_dir / "predictions.parquet")
+    write_json_atomic(out_dir / "metrics.json", _json_safe(payload))
+    return payload
 
 
 def _clean_plots(clean: pd.DataFrame, task: TaskSpec, plots_dir: Path, run_dir: Path) -> dict:

@@ -30,24 +30,31 @@ def _component(spec: Any) -> str:
     return spec.name if spec is not None else "-"
 
 
-def render_run_report(payload: dict[str, Any], config: ExperimentConfig) -> str:
-    """The run's ``report.md``: setup, metrics with intervals, and each optional section."""
-    model = config.model
-    encoders = ", ".join(f"{k} (`{v.name}`)" for k, v in model.encoders.items())
+def render_run_report(payload: dict[str, Any], config: ExperimentConfig | None) -> str:
+    """The run's ``report.md``: setup, metrics with intervals, and each optional section.
+
+    ``config`` is None for predictions made elsewhere (``polymodal evaluate FILE``).
+    """
     lines = [
         f"# {payload['run']}",
         "",
         f"- dataset: `{payload['dataset']}`, split `{payload['split']}`, "
         f"{payload['num_samples']} samples, task {payload['task']}",
-        f"- encoders: {encoders}",
-        f"- interaction: `{_component(model.interaction)}`, fusion: `{model.fusion.name}`, "
-        f"head: `{_component(model.head) if model.head else 'default for the task'}`",
-        f"- seed {config.seed}, {config.train.max_epochs} epochs max, "
-        f"batch {config.train.batch_size}, lr {config.train.lr}",
-        "",
-        "## Metrics",
-        "",
     ]
+    if config is not None:
+        model = config.model
+        encoders = ", ".join(f"{k} (`{v.name}`)" for k, v in model.encoders.items())
+        head = _component(model.head) if model.head else "default for the task"
+        lines += [
+            f"- encoders: {encoders}",
+            f"- interaction: `{_component(model.interaction)}`, fusion: `{model.fusion.name}`, "
+            f"head: `{head}`",
+            f"- seed {config.seed}, {config.train.max_epochs} epochs max, "
+            f"batch {config.train.batch_size}, lr {config.train.lr}",
+        ]
+    else:
+        lines.append("- predictions made elsewhere, evaluated from the given table")
+    lines += ["", "## Metrics", ""]
     intervals = payload.get("intervals", {})
     level = next(iter(intervals.values()))["level"] if intervals else None
     header = ["metric", "value"] + ([f"{level:.0%} CI (bootstrap)"] if level else [])
