@@ -55,6 +55,7 @@ e.g. convolutions, round differently with the batch size).
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import hashlib
 import itertools
@@ -538,10 +539,8 @@ class FeatureCache:
             ConfigError: the encoder has trainable parameters (its features would go stale).
             DataError: bad key, duplicate sample ids, or a batch without the modality.
         """
-        try:
+        with contextlib.suppress(CacheMiss):  # a miss means: compute it below
             return self.load(fingerprint, split)
-        except CacheMiss:
-            pass
         _check_frozen(encoder)
         if batch_size < 1:
             raise DataError(f"batch_size must be >= 1, got {batch_size}")

@@ -46,6 +46,7 @@ import safetensors.torch
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import CheckpointIO
+from safetensors.torch import load as load_safetensors_bytes  # bytes -> tensors, no pickle
 
 from polymodal.errors import CheckpointError
 from polymodal.io import write_bytes_atomic, write_text_atomic
@@ -444,7 +445,7 @@ def _read_tensors(tensors_path: Path, json_path: Path, header: dict[str, Any]) -
             fix="use a complete checkpoint (save again, or an earlier checkpoint)",
         )
     try:
-        return safetensors.torch.load(blob)
+        return load_safetensors_bytes(blob)
     except safetensors.SafetensorError as error:
         raise CheckpointError(
             f"unreadable safetensors file ({error})", where=str(tensors_path)
