@@ -152,7 +152,7 @@ def test_default_spec_keeps_its_settings_and_adds_digits_av_with_fsdd(monkeypatc
     assert isinstance(spec, BenchSpec)
     assert [d.name for d in spec.datasets] == ["synthetic", "synthetic"]
     assert [d.params["task"] for d in spec.datasets] == ["redundant", "synergy"]
-    assert list(spec.models) == ["image-only", "audio-only", "late", "concat"]
+    assert list(spec.models) == ["image-only", "audio-only", "late", "early"]
     assert (spec.train.max_epochs, spec.train.batch_size, spec.train.lr) == (5, 64, 1e-3)
     assert (spec.eval.robustness, spec.eval.contribution, spec.eval.efficiency) == (True,) * 3
     assert len(expand_cells(spec)) == 8

@@ -448,7 +448,8 @@ def load_spec(path: str | Path) -> BenchSpec:
 
 
 def default_spec() -> BenchSpec:
-    """The built-in benchmark: unimodal baselines against early and late fusion on ``synthetic``.
+    """The built-in benchmark: unimodal baselines against the ``early`` (concat) and ``late``
+    fusion presets on ``synthetic``.
 
     On the synergy task (label = XOR of an image and an audio attribute) each modality alone is at
     chance, late fusion cannot combine them, and early (concat) fusion can; on the redundant task
@@ -456,7 +457,6 @@ def default_spec() -> BenchSpec:
     ``digits-av`` dataset (real spoken digits paired with digit images) is added. Every cell is
     evaluated with robustness, modality contribution and efficiency.
     """
-    encoders = {"image": "cnn", "audio": "audio_conv"}
     datasets = [
         DataConfig(name="synthetic", task="redundant", n=2000),
         # Without additive noise small encoders find the XOR within ~2 epochs for every seed tried.
@@ -470,8 +470,8 @@ def default_spec() -> BenchSpec:
         models={
             "image-only": {"encoders": {"image": "cnn"}},
             "audio-only": {"encoders": {"audio": "audio_conv"}},
-            "late": {"encoders": encoders, "fusion": "late"},
-            "concat": {"encoders": encoders, "fusion": "concat"},
+            "late": "late",  # presets (polymodal.models.preset): cnn + audio_conv encoders
+            "early": "early",
         },
         seeds=[0],
         train=TrainConfig(max_epochs=5, batch_size=64, lr=1e-3, progress=False),
