@@ -96,6 +96,10 @@ class TrainConfig(_Strict):
     num_workers: int = Field(0, ge=0)
     deterministic: bool = True
     progress: bool = True
+    feature_cache: bool | str = False
+    """Encode the splits once with every frozen encoder (parameters, none trainable) and train
+    on the stored features: True stores them under ``<run_dir>/feature_cache``, a string is a
+    folder of your own (shared between runs); False (default) encodes every step."""
 
 
 class EvalConfig(_Strict):

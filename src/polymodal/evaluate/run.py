@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from polymodal.config import ExperimentConfig
+from polymodal.data.bundle import DataBundle
 from polymodal.data.loading import make_dataloader
 from polymodal.data.schema import TaskSpec
 from polymodal.errors import PolymodalError
@@ -27,7 +29,16 @@ from polymodal.evaluate.metrics import (
 from polymodal.evaluate.predict import predict_table
 from polymodal.evaluate.stats import bootstrap_ci
 from polymodal.io import atomic_write, write_json_atomic, write_text_atomic
+from polymodal.models.multimodal import MultimodalModel
 from polymodal.registry import METRICS
+from polymodal.train.feature_cache import (
+    cache_dir_of,
+    cache_features,
+    cached_loader,
+    cached_view,
+    frozen_modalities,
+    log_cached,
+)
 from polymodal.train.run import load_trained
 
 
@@ -139,7 +150,7 @@ def evaluate_run(
 
         table = robustness_table(model, dataset, used, task, batch_size=size, seed=options.seed)
     else:
-        table = predict_table(model, make_dataloader(dataset, used, batch_size=size), task)
+        table = _clean_table(config, bundle, model, split, size, run_dir)
     if options.contribution:
         from polymodal.evaluate.contribution import subset_tables
 
@@ -152,6 +163,32 @@ def evaluate_run(
 
     write_text_atomic(run_dir / "report.md", render_run_report(payload, config))
     return EvaluationResult(run_dir, split, payload["metrics"], table, payload)
+
+
+def _clean_table(
+    config: ExperimentConfig,
+    bundle: DataBundle,
+    model: MultimodalModel,
+    split: str,
+    size: int,
+    run_dir: Path,
+) -> pd.DataFrame:
+    """The clean predictions of ``split``; frozen encoders read cached features when the run's
+    ``train.feature_cache`` is on (computed with batches of ``size`` if not cached yet)."""
+    used = {name: bundle.info.modalities[name] for name in config.model.encoders}
+    dataset = bundle.splits[split]
+    cache_dir = cache_dir_of(config.train.feature_cache, run_dir)
+    modalities = frozen_modalities(model) if cache_dir is not None else []
+    if cache_dir is None or not modalities:
+        return predict_table(
+            model, make_dataloader(dataset, used, batch_size=size), bundle.info.task
+        )
+    log_cached(modalities, model, cache_dir)
+    cached = cache_features(
+        config, bundle, model, cache_dir, modalities, batch_size=size, splits=[split]
+    )
+    loader = cached_loader(dataset, cached[split], used, batch_size=size)
+    return predict_table(cached_view(model, modalities), loader, bundle.info.task)
 
 
 def summarize_table(

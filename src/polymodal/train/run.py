@@ -22,14 +22,16 @@ import torch
 import yaml
 from lightning.pytorch.callbacks import EarlyStopping
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
-from torch.utils.data import Sampler
+from torch.utils.data import DataLoader, Sampler
 
 from polymodal.config import ExperimentConfig, config_to_dict, parse_config
 from polymodal.data.bundle import DataBundle
+from polymodal.data.cache import CachedFeatures
 from polymodal.data.loading import build_data, make_dataloader
 from polymodal.errors import CheckpointError, PolymodalError
 from polymodal.io import write_json_atomic, write_text_atomic
 from polymodal.models.builder import build_model
+from polymodal.models.multimodal import MultimodalModel
 from polymodal.train.callbacks import (
     BestWeights,
     LastCheckpoint,
@@ -38,6 +40,14 @@ from polymodal.train.callbacks import (
 )
 from polymodal.train.checkpoint import SafetensorsCheckpointIO, load_weights
 from polymodal.train.environment import collect_environment
+from polymodal.train.feature_cache import (
+    cache_dir_of,
+    cache_features,
+    cached_loader,
+    cached_view,
+    frozen_modalities,
+    log_cached,
+)
 from polymodal.train.module import LitMultimodal
 
 CONFIG_FILE = "config.yaml"
@@ -196,25 +206,25 @@ def train(
         write_json_atomic(ckpt_dir / "data_state.json", bundle.state)
 
     model = build_model(config.model, bundle.info)
-    module = LitMultimodal(model, config.train, bundle.info.task, config.seed)
     used = {name: bundle.info.modalities[name] for name in config.model.encoders}
     cfg = config.train
-    train_loader = make_dataloader(
-        bundle.splits["train"],
-        used,
-        batch_size=cfg.batch_size,
-        shuffle=True,
-        seed=config.seed,
-        num_workers=cfg.num_workers,
-    )
+    cached = _cached_features(config, bundle, model, run_dir)
+    if cached:  # frozen encoders read stored features; the state_dict keeps the real model's keys
+        model = cached_view(model, list(cached["train"]))
+    module = LitMultimodal(model, config.train, bundle.info.task, config.seed)
+
+    def loader(split: str, shuffle: bool) -> DataLoader:
+        dataset, common = bundle.splits[split], {"batch_size": cfg.batch_size, "shuffle": shuffle}
+        common |= {"seed": config.seed, "num_workers": cfg.num_workers}
+        if cached:
+            return cached_loader(dataset, cached[split], used, **common)
+        return make_dataloader(dataset, used, **common)
+
+    train_loader = loader("train", True)
     train_loader.batch_sampler.sampler = RankShard(train_loader.sampler)  # type: ignore[union-attr]
     val_set = bundle.splits.get("val")
     has_val = val_set is not None and len(val_set) > 0  # type: ignore[arg-type]
-    val_loader = (
-        make_dataloader(val_set, used, batch_size=cfg.batch_size, num_workers=cfg.num_workers)
-        if has_val
-        else None
-    )
+    val_loader = loader("val", False) if has_val else None
     trainer, best = _trainer(config, run_dir, has_val, list(callbacks))
     start = time.perf_counter()
     trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path)
@@ -226,6 +236,23 @@ def train(
         summary["train_seconds"] = seconds
         write_json_atomic(run_dir / "train_summary.json", summary)
     return result
+
+
+def _cached_features(
+    config: ExperimentConfig, bundle: DataBundle, model: MultimodalModel, run_dir: Path
+) -> dict[str, dict[str, CachedFeatures]]:
+    """``split -> modality -> cached features`` of the frozen encoders when
+    ``train.feature_cache`` is on (every split, batch size of training); empty otherwise."""
+    cache_dir = cache_dir_of(config.train.feature_cache, run_dir)
+    if cache_dir is None:
+        return {}
+    modalities = frozen_modalities(model)
+    log_cached(modalities, model, cache_dir)
+    if not modalities:
+        return {}
+    return cache_features(
+        config, bundle, model, cache_dir, modalities, batch_size=config.train.batch_size
+    )
 
 
 def _check_resumable(config: ExperimentConfig, run_dir: Path) -> str:
