@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -227,7 +228,10 @@ def train(
     val_loader = loader("val", False) if has_val else None
     trainer, best = _trainer(config, run_dir, has_val, list(callbacks))
     start = time.perf_counter()
-    trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path)
+    with warnings.catch_warnings():
+        # Frozen pretrained encoders stay in eval mode on purpose (no dropout, fixed statistics).
+        warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
+        trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path)
     seconds = time.perf_counter() - start
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     result = TrainResult(run_dir, metrics, best.best_epoch, trainer.current_epoch, seconds)
