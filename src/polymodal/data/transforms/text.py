@@ -175,11 +175,16 @@ class CharTokenizer(_VocabTokenizer):
 class HFTokenizer:
     """A Hugging Face tokenizer, ``AutoTokenizer.from_pretrained(path_or_id)``, as a Tokenizer.
 
+    ``path_or_id`` is a tokenizer folder, a Hub id, or ``package:NAME/sub`` (a folder shipped
+    inside an installed Python package, found with
+    :func:`polymodal.encoders.checkpoints.resolve_checkpoint`; it is read from disk only).
     ``encode`` adds the model's special tokens (e.g. ``[CLS] ... [SEP]`` for BERT) and truncates
     to ``max_length`` ids; ``pad_id`` is the tokenizer's pad token (0 when it has none).
-    There is nothing to learn: the state only records ``path_or_id``.
+    There is nothing to learn: the state only records ``path_or_id`` as given (a ``package:``
+    reference stays one, so a state moves between machines that install the package elsewhere).
 
     Raises:
+        CheckpointError: a ``package:`` reference whose package or folder is not installed.
         DataError: the tokenizer cannot be loaded (bad path, or an id not in the local cache
             when offline).
     """
@@ -189,12 +194,15 @@ class HFTokenizer:
     def __init__(self, path_or_id: str, *, local_files_only: bool = False) -> None:
         from transformers import AutoTokenizer  # heavy: imported only when used
 
+        from polymodal.encoders.checkpoints import PACKAGE_PREFIX, resolve_checkpoint
+
         self.path_or_id = str(path_or_id)
         self.local_files_only = local_files_only
+        location, local_only = self.path_or_id, local_files_only
+        if self.path_or_id.strip().startswith(PACKAGE_PREFIX):
+            location, local_only = resolve_checkpoint(self.path_or_id).location, True
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(
-                self.path_or_id, local_files_only=local_files_only
-            )
+            self.tokenizer = AutoTokenizer.from_pretrained(location, local_files_only=local_only)
         except (OSError, ValueError) as exc:
             raise DataError(
                 f"cannot load the Hugging Face tokenizer {self.path_or_id!r} ({exc})",
