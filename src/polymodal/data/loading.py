@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -57,8 +57,13 @@ def make_dataloader(
     shuffle: bool = False,
     seed: int = 0,
     num_workers: int = 0,
+    collate_fn: Callable[[list[Any]], Any] | None = None,
 ) -> DataLoader:
-    """A DataLoader collating :class:`Sample` into :class:`Batch` for the ``specs`` modalities."""
+    """A DataLoader collating :class:`Sample` into :class:`Batch` for the ``specs`` modalities.
+
+    ``collate_fn`` replaces the default :class:`Collator` (e.g. one that reads cached features);
+    the sampler stays the same, so the batches do too.
+    """
     sampler = EpochSeededSampler(len(dataset), seed) if shuffle else None  # type: ignore[arg-type]
     return DataLoader(
         dataset,
@@ -66,6 +71,6 @@ def make_dataloader(
         sampler=sampler,
         shuffle=False,
         num_workers=num_workers,
-        collate_fn=Collator(specs),
+        collate_fn=collate_fn or Collator(specs),
         persistent_workers=num_workers > 0,
     )

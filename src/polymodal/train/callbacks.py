@@ -70,11 +70,6 @@ class BestWeights(L.Callback):
         self.best_epoch = state_dict.get("best_epoch")
 
 
-def read_best_info(directory: Path) -> dict[str, Any]:
-    """The ``model.json`` written beside the best weights (epoch, monitor, value)."""
-    return json.loads((Path(directory) / "model.json").read_text())
-
-
 #: Suffix of the stem a new resumable checkpoint is staged under before it replaces ``last``.
 STAGING_SUFFIX = "-next"
 

@@ -45,7 +45,7 @@ from polymodal.data.cache import (
     fingerprint,
 )
 from polymodal.data.collate import Collator
-from polymodal.data.loading import EpochSeededSampler
+from polymodal.data.loading import make_dataloader
 from polymodal.data.schema import ModalitySpec, Sample
 from polymodal.encoders.base import Encoder
 from polymodal.errors import ConfigError
@@ -165,17 +165,14 @@ def cached_loader(
 ) -> DataLoader:
     """Like :func:`polymodal.data.loading.make_dataloader` (same sampler, so the same batches),
     over ``dataset`` with the ``cached`` modalities read from the cache."""
-    wrapped = CachedModalityDataset(dataset, cached)
-    size = len(wrapped)
-    sampler = EpochSeededSampler(size, seed) if shuffle else None
-    return DataLoader(
-        wrapped,
+    return make_dataloader(
+        CachedModalityDataset(dataset, cached),
+        dict(specs),
         batch_size=batch_size,
-        sampler=sampler,
-        shuffle=False,
+        shuffle=shuffle,
+        seed=seed,
         num_workers=num_workers,
         collate_fn=CachedCollator(specs, cached=list(cached)),
-        persistent_workers=num_workers > 0,
     )
 
 
