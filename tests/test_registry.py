@@ -72,5 +72,13 @@ def test_params_model_validates_user_parameters_only():
 
 
 def test_package_registries_load_their_modules_lazily():
-    assert set(ALL_REGISTRIES) == {"encoder", "interaction", "fusion", "head", "dataset", "metric"}
+    assert set(ALL_REGISTRIES) == {
+        "encoder",
+        "interaction",
+        "fusion",
+        "head",
+        "dataset",
+        "metric",
+        "objective",
+    }
     assert "concat" in FUSIONS.names()

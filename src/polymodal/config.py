@@ -110,15 +110,133 @@ class EvalConfig(_Strict):
     batch_size: int | None = Field(None, ge=1)
 
 
+class TransferConfig(_Strict):
+    """How the supervised stage of a two-stage run uses the pretrained encoders.
+
+    ``linear_probe`` freezes them (no gradient, eval mode; with ``train.feature_cache`` their
+    features are computed once) and trains fusion and head only; ``finetune`` trains everything,
+    starting from the pretrained weights. ``label_fraction`` keeps that share of the labelled
+    training rows for the supervised stage (stratified by class, seeded by the experiment's
+    seed): the few-label setting. Pretraining always uses every training row, labels unused.
+    """
+
+    mode: Literal["linear_probe", "finetune"] = "linear_probe"
+    label_fraction: float = Field(1.0, gt=0.0, le=1.0)
+
+
+class PretrainConfig(_Strict):
+    """Contrastive pretraining of two towers (stage 1; see ``polymodal.train.pretrain``).
+
+    ``objective`` is a registered pretraining objective (``contrastive``: CLIP's symmetric
+    InfoNCE; ``moco``: cross-modal momentum contrast) with its parameters; ``towers`` holds one
+    model section per modality, named after it, with a single encoder of that modality and a
+    ``retrieval`` head. ``preset: clip`` (or just ``pretrain: clip``) starts from a preset of
+    ``polymodal/models/presets`` and merges the other keys into it (mappings key by key).
+    ``train`` is the training loop of this stage (default: the experiment's ``train``);
+    ``transfer`` says how the supervised stage uses the encoders.
+    """
+
+    objective: ComponentSpec
+    towers: dict[str, ModelConfig] = Field(min_length=2, max_length=2)
+    train: TrainConfig | None = None
+    transfer: TransferConfig = Field(default_factory=TransferConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_preset(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = {"preset": value}
+        if not isinstance(value, dict) or "preset" not in value:
+            return value
+        from polymodal.models.preset import load_preset  # light: YAML files of the package
+
+        rest = {k: v for k, v in value.items() if k != "preset"}
+        name = value["preset"]
+        if not isinstance(name, str):
+            raise ValueError(f"preset: expected a preset name, got {name!r}")
+        from polymodal.errors import ConfigError
+
+        try:
+            base = load_preset(name)
+        except ConfigError as err:
+            raise ValueError("; ".join(err.problems)) from None
+        if "towers" not in base:
+            raise ValueError(f"preset {name!r} is a supervised model section, not a pair of towers")
+        return _deep_merge(base, rest)
+
+    @property
+    def modalities(self) -> list[str]:
+        """The two towers' modalities, in order."""
+        return list(self.towers)
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``extra`` merged in: mappings key by key, anything else replaced."""
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
 class ExperimentConfig(_Strict):
-    """A whole experiment: what ``polymodal train`` reads."""
+    """A whole experiment: what ``polymodal train`` reads.
+
+    ``model`` alone: supervised training. ``pretrain`` alone: contrastive pretraining of two
+    towers (evaluated by retrieval). Both: a two-stage run, pretraining then the supervised
+    model, whose encoders of the towers' modalities start from the pretrained towers' encoders
+    (``pretrain.transfer``); a ``model`` without ``encoders`` takes the towers' encoders.
+    """
 
     name: str | None = None
     seed: int = Field(0, ge=0)
     data: DataConfig = Field(default_factory=DataConfig)
-    model: ModelConfig
+    model: ModelConfig | None = None
+    pretrain: PretrainConfig | None = None
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _encoders_from_towers(cls, value: Any) -> Any:
+        """A two-stage ``model`` without ``encoders`` takes the towers' encoders."""
+        if not isinstance(value, dict):
+            return value
+        model, pretrain = value.get("model"), value.get("pretrain")
+        if isinstance(model, dict) and "encoders" not in model and pretrain is not None:
+            try:
+                towers = PretrainConfig.model_validate(pretrain).towers
+            except Exception:  # reported by the field's own validation
+                return value
+            encoders = {m: t.encoders[m].model_dump() for m, t in towers.items() if m in t.encoders}
+            value = {**value, "model": {**model, "encoders": encoders}}
+        return value
+
+    @model_validator(mode="after")
+    def _stages(self) -> ExperimentConfig:
+        if self.model is None and self.pretrain is None:
+            raise ValueError("give `model` (supervised), `pretrain` (contrastive), or both")
+        if self.model is not None and self.pretrain is not None:
+            for m, spec in self.model.encoders.items():
+                tower = self.pretrain.towers.get(m)
+                if tower is None or m not in tower.encoders:
+                    continue
+                if spec.model_dump() != tower.encoders[m].model_dump():
+                    raise ValueError(
+                        f"model.encoders.{m} differs from pretrain.towers.{m}.encoders.{m}: the "
+                        "supervised stage starts from the pretrained encoder, so both must be the "
+                        "same (leave `encoders` out of `model` to take the towers' encoders)"
+                    )
+        return self
+
+    @property
+    def pretrain_train(self) -> TrainConfig:
+        """The training loop of the pretraining stage: ``pretrain.train`` or ``train``."""
+        if self.pretrain is not None and self.pretrain.train is not None:
+            return self.pretrain.train
+        return self.train
 
     @field_validator("name")
     @classmethod
@@ -319,19 +437,38 @@ def component_problems(kind: str, path: str, value: Any) -> list[str]:
     return []
 
 
+def _model_problems(path: str, model: Any) -> list[str]:
+    """Component problems of a model section at ``path`` (``model``, ``pretrain.towers.x``)."""
+    if not isinstance(model, dict):
+        return []
+    problems: list[str] = []
+    encoders = model.get("encoders")
+    if isinstance(encoders, dict):
+        for key, spec in encoders.items():
+            problems += component_problems("encoder", f"{path}.encoders.{key}", spec)
+    problems += component_problems("interaction", f"{path}.interaction", model.get("interaction"))
+    problems += component_problems("fusion", f"{path}.fusion", model.get("fusion", "concat"))
+    problems += component_problems("head", f"{path}.head", model.get("head"))
+    return problems
+
+
 def _all_component_problems(raw: dict[str, Any]) -> list[str]:
     problems: list[str] = []
     data = raw.get("data", {"name": "synthetic"})
     problems += component_problems("dataset", "data", data if data is not None else {})
-    model = raw.get("model")
-    if isinstance(model, dict):
-        encoders = model.get("encoders")
-        if isinstance(encoders, dict):
-            for key, spec in encoders.items():
-                problems += component_problems("encoder", f"model.encoders.{key}", spec)
-        problems += component_problems("interaction", "model.interaction", model.get("interaction"))
-        problems += component_problems("fusion", "model.fusion", model.get("fusion", "concat"))
-        problems += component_problems("head", "model.head", model.get("head"))
+    problems += _model_problems("model", raw.get("model"))
+    pretrain = raw.get("pretrain")
+    if isinstance(pretrain, str | dict):
+        try:
+            pretrain = PretrainConfig._from_preset(pretrain)
+        except Exception:  # reported by the schema
+            pretrain = None
+    if isinstance(pretrain, dict):
+        problems += component_problems("objective", "pretrain.objective", pretrain.get("objective"))
+        towers = pretrain.get("towers")
+        if isinstance(towers, dict):
+            for name, tower in towers.items():
+                problems += _model_problems(f"pretrain.towers.{name}", tower)
     return problems
 
 

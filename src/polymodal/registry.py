@@ -146,6 +146,7 @@ DATASETS: Registry[Any] = Registry(
     injected=("seed", "state"),
 )
 METRICS: Registry[Any] = Registry("metric", ("polymodal.evaluate.metrics",))
+OBJECTIVES: Registry[Any] = Registry("objective", ("polymodal.objectives",), injected=("towers",))
 
 ALL_REGISTRIES: dict[str, Registry[Any]] = {
     "encoder": ENCODERS,
@@ -154,4 +155,5 @@ ALL_REGISTRIES: dict[str, Registry[Any]] = {
     "head": HEADS,
     "dataset": DATASETS,
     "metric": METRICS,
+    "objective": OBJECTIVES,
 }

@@ -869,7 +869,8 @@ class CachedModalityDataset(Dataset[Sample]):
         cached: modality name -> that split's :class:`CachedFeatures`.
 
     Raises:
-        DataError: sizes differ (at construction) or a sample's id is not cached (on access).
+        DataError: fewer cached rows than samples (at construction) or a sample's id is not
+            cached (on access). More rows are fine: a subset of the split reads its own.
     """
 
     def __init__(self, dataset: Dataset[Sample], cached: Mapping[str, CachedFeatures]) -> None:
@@ -877,7 +878,7 @@ class CachedModalityDataset(Dataset[Sample]):
         self.cached = dict(cached)
         size = len(dataset)  # type: ignore[arg-type]
         for modality, features in self.cached.items():
-            if len(features) != size:
+            if len(features) < size:  # more rows is fine (a subset of the split): read by id
                 raise DataError(
                     f"cached features of modality {modality!r} have {len(features)} rows, the "
                     f"dataset has {size} samples",

@@ -39,7 +39,7 @@ from polymodal.train.feature_cache import (
     frozen_modalities,
     log_cached,
 )
-from polymodal.train.run import load_trained
+from polymodal.train.run import load_run_config, load_trained
 
 
 @dataclass
@@ -131,6 +131,19 @@ def evaluate_run(
     """
     run_dir = Path(run_dir)
     options = options or EvaluationOptions()
+    if load_run_config(run_dir).model is None:  # a contrastive run: retrieval in both directions
+        from polymodal.evaluate.pretrained import RANKS_FILE, evaluate_pretrained
+
+        payload = evaluate_pretrained(
+            run_dir,
+            split=split,
+            batch_size=batch_size,
+            resamples=options.resamples,
+            level=options.level,
+            seed=options.seed,
+        )
+        ranks = pd.read_parquet(run_dir / RANKS_FILE)
+        return EvaluationResult(run_dir, payload["split"], payload["metrics"], ranks, payload)
     config, bundle, model = load_trained(run_dir)
     split = split or config.eval.split
     if split not in bundle.splits:

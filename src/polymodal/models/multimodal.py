@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from torch import Tensor, nn
 
@@ -84,6 +84,22 @@ class MultimodalModel(nn.Module):
         self.head = head
         self.task: TaskSpec = fusion.task
         self.decoder = TaskDecoder(self.task) if head is None else None
+        self.frozen_encoders: set[str] = set()
+
+    def freeze_encoders(self, names: Iterable[str]) -> None:
+        """Freeze the encoders of ``names``: no gradient, and eval mode (no dropout, fixed
+        normalisation statistics) even while the model trains, as in a linear probe."""
+        for name in names:
+            self.encoders[name].requires_grad_(False)
+            self.frozen_encoders.add(name)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> MultimodalModel:
+        """Set train mode; frozen encoders (:meth:`freeze_encoders`) stay in eval mode."""
+        super().train(mode)
+        for name in self.frozen_encoders:
+            self.encoders[name].eval()
+        return self
 
     @property
     def modalities(self) -> list[str]:

@@ -20,16 +20,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pydantic
 import yaml
 
-from polymodal.config import ModelConfig
-from polymodal.data.schema import DatasetInfo
 from polymodal.errors import ConfigError
-from polymodal.models.builder import build_model
-from polymodal.models.multimodal import MultimodalModel
+
+if TYPE_CHECKING:  # reading presets stays light (no torch): configs expand them
+    from polymodal.data.schema import DatasetInfo
+    from polymodal.models.multimodal import MultimodalModel
 
 _SUFFIX = ".yaml"
 
@@ -75,8 +74,12 @@ def load_preset(name: str) -> dict[str, Any]:
     return section
 
 
-def _tower_config(name: str, raw: Any, problems: list[str]) -> ModelConfig | None:
+def _tower_config(name: str, raw: Any, problems: list[str]) -> Any:
     """A tower's model section validated, or None with its problems (under ``towers.<name>``)."""
+    import pydantic
+
+    from polymodal.config import ModelConfig
+
     try:
         cfg = ModelConfig.model_validate(raw)
     except pydantic.ValidationError as exc:
@@ -118,6 +121,8 @@ def build_towers(section: Mapping[str, Any], info: DatasetInfo) -> dict[str, Mul
             ["towers: expected a mapping of two model sections, one per modality"],
             source="model preset",
         )
+    from polymodal.models.builder import build_model
+
     problems: list[str] = []
     configs = {name: _tower_config(str(name), raw, problems) for name, raw in towers.items()}
     built: dict[str, MultimodalModel] = {}

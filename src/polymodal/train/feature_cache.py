@@ -33,7 +33,7 @@ from pathlib import Path
 
 from torch.utils.data import DataLoader, Dataset
 
-from polymodal.config import ExperimentConfig
+from polymodal.config import ComponentSpec, ExperimentConfig
 from polymodal.data.bundle import DataBundle
 from polymodal.data.cache import (
     CachedCollator,
@@ -111,7 +111,9 @@ def cached_view(model: MultimodalModel, modalities: Sequence[str]) -> Multimodal
         m: CachedStandIn(encoder) if m in modalities else encoder
         for m, encoder in model.encoders.items()
     }
-    return MultimodalModel(encoders, model.fusion, model.head, model.interaction)
+    view = MultimodalModel(encoders, model.fusion, model.head, model.interaction)
+    view.freeze_encoders(m for m in model.frozen_encoders if m not in modalities)
+    return view
 
 
 def cache_features(
@@ -123,10 +125,12 @@ def cache_features(
     *,
     batch_size: int,
     splits: Sequence[str] | None = None,
+    encoder_configs: Mapping[str, ComponentSpec] | None = None,
 ) -> dict[str, dict[str, CachedFeatures]]:
     """Cached features ``split -> modality -> CachedFeatures`` of ``modalities`` (frozen
     encoders of ``model``) for ``splits`` (None: every split of ``bundle``), computed with
-    ``batch_size`` where absent from ``cache_dir``.
+    ``batch_size`` where absent from ``cache_dir``. ``encoder_configs`` (default: the
+    experiment's ``model.encoders``) are the encoders' config sections, part of the key.
 
     Raises:
         ConfigError: one of ``modalities`` has a trainable encoder.
@@ -134,6 +138,10 @@ def cache_features(
     names = list(bundle.splits) if splits is None else list(splits)
     out: dict[str, dict[str, CachedFeatures]] = {name: {} for name in names}
     cache = FeatureCache(cache_dir)
+    if encoder_configs is None:
+        if config.model is None:
+            raise ConfigError(["feature cache: give the encoders' configs (no `model` section)"])
+        encoder_configs = config.model.encoders
     for m in modalities:
         encoder = model.encoders[m]
         spec = bundle.info.modalities[m]
@@ -143,7 +151,7 @@ def cache_features(
             spec,
             digest,
             {"state": bundle.state},
-            config=config.model.encoders[m],
+            config=encoder_configs[m],
         )
         collate = Collator({m: spec})
         for name in names:

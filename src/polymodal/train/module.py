@@ -101,18 +101,23 @@ class LitMultimodal(L.LightningModule):
         self.log(name, self.val_metric, on_epoch=True, prog_bar=True, batch_size=size)
 
     def configure_optimizers(self) -> Any:
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        optimizer = build_optimizer(params, self.cfg)
-        if self.cfg.scheduler == "none" and self.cfg.warmup_epochs == 0:
-            return optimizer
-        cfg = self.cfg
-        steps_per_epoch = max(self.trainer.estimated_stepping_batches / cfg.max_epochs, 1.0)
+        return configure_optimization(self, self.cfg)
 
-        def factor(step: int) -> float:  # a plain function: LambdaLR keeps it out of its state
-            return lr_factor(step / steps_per_epoch, cfg)
 
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda=factor)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
-        }
+def configure_optimization(module: L.LightningModule, cfg: TrainConfig) -> Any:
+    """Optimiser over ``module``'s trainable parameters and, unless the schedule is constant, a
+    per-step LambdaLR following :func:`lr_factor` (what ``configure_optimizers`` returns)."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    optimizer = build_optimizer(params, cfg)
+    if cfg.scheduler == "none" and cfg.warmup_epochs == 0:
+        return optimizer
+    steps_per_epoch = max(module.trainer.estimated_stepping_batches / cfg.max_epochs, 1.0)
+
+    def factor(step: int) -> float:  # a plain function: LambdaLR keeps it out of its state
+        return lr_factor(step / steps_per_epoch, cfg)
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda=factor)
+    return {
+        "optimizer": optimizer,
+        "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+    }

@@ -23,12 +23,14 @@ import torch
 import yaml
 from lightning.pytorch.callbacks import EarlyStopping
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
-from polymodal.config import ExperimentConfig, config_to_dict, parse_config
+from polymodal.config import ExperimentConfig, TrainConfig, config_to_dict, parse_config
 from polymodal.data.bundle import DataBundle
 from polymodal.data.cache import CachedFeatures
 from polymodal.data.loading import build_data, make_dataloader
+from polymodal.data.schema import ModalitySpec, Sample
+from polymodal.data.subset import stratified_subset
 from polymodal.errors import CheckpointError, PolymodalError
 from polymodal.io import write_json_atomic, write_text_atomic
 from polymodal.models.builder import build_model
@@ -50,6 +52,18 @@ from polymodal.train.feature_cache import (
     log_cached,
 )
 from polymodal.train.module import LitMultimodal
+from polymodal.train.pretrain import (
+    PRETRAIN_DIR,
+    LitPretrain,
+    build_pretrain_objective,
+    cached_objective,
+    item_key_index,
+    load_pretrain_objective,
+    load_pretrained_encoders,
+    stage_one_config,
+)
+
+_LOG = logging.getLogger("polymodal")
 
 CONFIG_FILE = "config.yaml"
 CHECKPOINT_DIR = "checkpoint"
@@ -84,9 +98,8 @@ def _record_skipped(bundle: DataBundle, run_dir: Path) -> None:
 
 
 def _trainer(
-    config: ExperimentConfig, run_dir: Path, has_val: bool, extra: list[L.Callback]
+    cfg: TrainConfig, run_dir: Path, has_val: bool, extra: list[L.Callback]
 ) -> tuple[L.Trainer, BestWeights]:
-    cfg = config.train
     ckpt_dir = run_dir / CHECKPOINT_DIR
     stopping = cfg.early_stopping
     monitor = stopping.monitor if stopping else "val/loss"
@@ -180,16 +193,55 @@ def train(
 ) -> TrainResult:
     """Train ``config`` into ``run_dir``.
 
+    A supervised config (``model``) trains the model; a contrastive one (``pretrain`` alone)
+    trains the towers with the objective (:mod:`polymodal.train.pretrain`). A two-stage config
+    (both) pretrains into ``<run_dir>/pretrain`` (a run directory of its own), then trains the
+    supervised model into ``run_dir``, its encoders starting from the towers' (frozen for a
+    linear probe), on ``pretrain.transfer.label_fraction`` of the labelled training rows. With
+    ``resume``, a finished pretraining stage is kept and an interrupted one continued.
+
     Args:
         config: a validated experiment.
         run_dir: the run directory (created; nothing is written outside it).
         resume: continue from ``checkpoint/last`` of an earlier, interrupted run of the same config.
         callbacks: extra Lightning callbacks (loggers of your own, profilers, ...).
 
+    Returns:
+        The result of the (last) stage.
+
     Raises:
         CheckpointError: ``resume`` without a checkpoint, or with a different config.
     """
     run_dir = Path(run_dir)
+    if config.pretrain is None or config.model is None:
+        return _train_stage(config, run_dir, resume=resume, callbacks=callbacks)
+    stage_dir = run_dir / PRETRAIN_DIR
+    first = stage_one_config(config)
+    if not (resume and _finished(first, stage_dir)):
+        again = resume and last_checkpoint(stage_dir).with_suffix(".safetensors").is_file()
+        _train_stage(first, stage_dir, resume=again, callbacks=callbacks)
+    again = resume and last_checkpoint(run_dir).with_suffix(".safetensors").is_file()
+    return _train_stage(config, run_dir, resume=again, callbacks=callbacks, pretrained=stage_dir)
+
+
+def _finished(config: ExperimentConfig, run_dir: Path) -> bool:
+    """True when ``run_dir`` holds a completed run of exactly ``config``."""
+    saved = run_dir / CONFIG_FILE
+    if not (run_dir / "train_summary.json").is_file() or not saved.is_file():
+        return False
+    return yaml.safe_load(saved.read_text()) == config_to_dict(config)
+
+
+def _train_stage(
+    config: ExperimentConfig,
+    run_dir: Path,
+    *,
+    resume: bool,
+    callbacks: list[L.Callback] | tuple[L.Callback, ...],
+    pretrained: Path | None = None,
+) -> TrainResult:
+    """One training run: the supervised model (``config.model``) or, without one, the
+    pretraining objective; ``pretrained`` is a pretraining run to start the encoders from."""
     ckpt_path: str | None = None
     # launched DDP workers (torchrun, Lightning's `ddp`) run this too: only rank 0 writes files
     rank_zero = rank_zero_only.rank == 0
@@ -206,16 +258,14 @@ def train(
         ckpt_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(ckpt_dir / "data_state.json", bundle.state)
 
-    model = build_model(config.model, bundle.info)
-    used = {name: bundle.info.modalities[name] for name in config.model.encoders}
-    cfg = config.train
-    cached = _cached_features(config, bundle, model, run_dir)
-    if cached:  # frozen encoders read stored features; the state_dict keeps the real model's keys
-        model = cached_view(model, list(cached["train"]))
-    module = LitMultimodal(model, config.train, bundle.info.task, config.seed)
+    cfg = config.train if config.model is not None else config.pretrain_train
+    if config.model is not None:
+        module, used, cached, splits = _supervised_module(config, bundle, run_dir, pretrained)
+    else:
+        module, used, cached, splits = _pretrain_module(config, bundle, run_dir)
 
     def loader(split: str, shuffle: bool) -> DataLoader:
-        dataset, common = bundle.splits[split], {"batch_size": cfg.batch_size, "shuffle": shuffle}
+        dataset, common = splits[split], {"batch_size": cfg.batch_size, "shuffle": shuffle}
         common |= {"seed": config.seed, "num_workers": cfg.num_workers}
         if cached:
             return cached_loader(dataset, cached[split], used, **common)
@@ -223,10 +273,10 @@ def train(
 
     train_loader = loader("train", True)
     train_loader.batch_sampler.sampler = RankShard(train_loader.sampler)  # type: ignore[union-attr]
-    val_set = bundle.splits.get("val")
+    val_set = splits.get("val")
     has_val = val_set is not None and len(val_set) > 0  # type: ignore[arg-type]
     val_loader = loader("val", False) if has_val else None
-    trainer, best = _trainer(config, run_dir, has_val, list(callbacks))
+    trainer, best = _trainer(cfg, run_dir, has_val, list(callbacks))
     start = time.perf_counter()
     with warnings.catch_warnings():
         # Frozen pretrained encoders stay in eval mode on purpose (no dropout, fixed statistics).
@@ -238,12 +288,64 @@ def train(
     if trainer.is_global_zero:
         summary = {**metrics, "best_epoch": best.best_epoch, "epochs": trainer.current_epoch}
         summary["train_seconds"] = seconds
+        summary["train_rows"] = len(splits["train"])  # type: ignore[arg-type]
         write_json_atomic(run_dir / "train_summary.json", summary)
     return result
 
 
+_Stage = tuple[
+    L.LightningModule,
+    dict[str, ModalitySpec],
+    dict[str, dict[str, CachedFeatures]],
+    dict[str, Dataset[Sample]],
+]
+
+
+def _supervised_module(
+    config: ExperimentConfig, bundle: DataBundle, run_dir: Path, pretrained: Path | None
+) -> _Stage:
+    """The LightningModule of a supervised run, the modalities it reads, its cached features
+    and its splits (the training split reduced to ``label_fraction`` after pretraining)."""
+    assert config.model is not None
+    model = build_model(config.model, bundle.info)
+    splits = dict(bundle.splits)
+    if pretrained is not None and config.pretrain is not None:
+        _, objective = load_pretrain_objective(pretrained, bundle.info)
+        transfer = config.pretrain.transfer
+        moved = load_pretrained_encoders(model, objective, freeze=transfer.mode == "linear_probe")
+        _LOG.info("encoders %s start from the pretrained towers (%s)", moved, transfer.mode)
+        splits["train"] = stratified_subset(
+            splits["train"], transfer.label_fraction, seed=config.seed
+        )
+    used = {name: bundle.info.modalities[name] for name in config.model.encoders}
+    cached = _cached_features(config, bundle, model, run_dir)
+    if cached:  # frozen encoders read stored features; the state_dict keeps the real model's keys
+        model = cached_view(model, list(cached["train"]))
+    return LitMultimodal(model, config.train, bundle.info.task, config.seed), used, cached, splits
+
+
+def _pretrain_module(config: ExperimentConfig, bundle: DataBundle, run_dir: Path) -> _Stage:
+    """The LightningModule of a pretraining run (see :func:`_supervised_module`)."""
+    assert config.pretrain is not None
+    objective = build_pretrain_objective(config, bundle.info)
+    modalities = config.pretrain.modalities
+    used = {m: bundle.info.modalities[m] for m in modalities}
+    cfg = config.pretrain_train
+    cached: dict[str, dict[str, CachedFeatures]] = {}
+    cache_dir = cache_dir_of(cfg.feature_cache, run_dir)
+    if cache_dir is not None:
+        objective, cached = cached_objective(
+            config, bundle, objective, cache_dir, batch_size=cfg.batch_size
+        )
+    keys = item_key_index(bundle, modalities)
+    return LitPretrain(objective, cfg, config.seed, keys), used, cached, dict(bundle.splits)
+
+
 def _cached_features(
-    config: ExperimentConfig, bundle: DataBundle, model: MultimodalModel, run_dir: Path
+    config: ExperimentConfig,
+    bundle: DataBundle,
+    model: MultimodalModel,
+    run_dir: Path,
 ) -> dict[str, dict[str, CachedFeatures]]:
     """``split -> modality -> cached features`` of the frozen encoders when
     ``train.feature_cache`` is on (every split, batch size of training); empty otherwise."""
@@ -254,6 +356,7 @@ def _cached_features(
     log_cached(modalities, model, cache_dir)
     if not modalities:
         return {}
+    # features of the full splits: a reduced training split reads its rows by id
     return cache_features(
         config, bundle, model, cache_dir, modalities, batch_size=config.train.batch_size
     )

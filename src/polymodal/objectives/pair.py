@@ -1,0 +1,168 @@
+"""Pretraining objectives over a pair of towers, registered for configs (``pretrain.objective``).
+
+A *pair objective* owns two towers (one per modality, each a model whose forward gives
+embeddings ``[B, D]``, e.g. the towers of the ``clip`` / ``moco`` presets built by
+:func:`polymodal.models.preset.build_towers`) and turns a batch into a scalar loss:
+
+- ``contrastive`` (:class:`ContrastivePairObjective`): symmetric InfoNCE with a learned
+  temperature (CLIP, Radford et al. 2021), :mod:`polymodal.objectives.contrastive`;
+- ``moco`` (:class:`MoCoPairObjective`): cross-modal momentum contrast with one queue of
+  negatives per modality (MoCo, He et al. 2020; ALBEF's cross-modal queues, Li et al. 2021),
+  :mod:`polymodal.objectives.moco`.
+
+``loss(batch, positives)`` takes an optional bool ``positives [B, B]``: ``positives[i, j]``
+True when tower b's item ``j`` is a positive of tower a's item ``i`` (e.g. two captions of one
+image in the batch), so that duplicates are not pushed apart as negatives. InfoNCE uses it
+directly; MoCo's loss has one positive per query (its key) and negatives from the queue only,
+so it ignores the mask.
+``embed(batch)`` gives each modality's L2-normalised embedding ``[B, D]`` with the online
+towers, for retrieval evaluation.
+
+The ``towers`` argument is injected; the other parameters are the objective's own, validated
+against these signatures like any component.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from polymodal.data.schema import Batch
+from polymodal.errors import ConfigError, DataError
+from polymodal.objectives.contrastive import ContrastiveLoss, tower_embedding
+from polymodal.objectives.moco import CrossModalMoCo
+from polymodal.registry import OBJECTIVES
+
+
+def _check_towers(name: str, towers: Mapping[str, nn.Module]) -> list[str]:
+    if len(towers) != 2:
+        raise ConfigError([f"objective {name!r}: needs exactly two towers, got {list(towers)}"])
+    return list(towers)
+
+
+def _present(batch: Batch, modality: str) -> Tensor:
+    if modality not in batch.inputs:
+        raise DataError(
+            f"the batch has no {modality!r} modality",
+            where=f"pretraining objective (modalities {sorted(batch.inputs)})",
+            fix="pretrain on a dataset that has both towers' modalities",
+        )
+    return batch.inputs[modality].present
+
+
+def tower_width(tower: nn.Module) -> int:
+    """Embedding width of a tower: its head's ``embed_dim`` (a ``retrieval`` head)."""
+    head = getattr(tower, "head", None)
+    width = getattr(head, "embed_dim", None)
+    if not isinstance(width, int):
+        raise ConfigError(
+            ["towers: each tower needs a `retrieval` head (its embed_dim is the embedding width)"]
+        )
+    return width
+
+
+class PairObjective(nn.Module):
+    """Base class: two towers (``self.towers``, a ModuleDict in the given order)."""
+
+    towers: nn.ModuleDict
+
+    @property
+    def modalities(self) -> list[str]:
+        """The two modalities, in tower order (a, b)."""
+        return list(self.towers.keys())
+
+    def embed(self, batch: Batch) -> dict[str, Tensor]:
+        """Modality -> L2-normalised embeddings ``[B, D]`` of the online towers."""
+        return {
+            m: F.normalize(tower_embedding(tower, batch), dim=-1)
+            for m, tower in self.towers.items()
+        }
+
+    def loss(self, batch: Batch, positives: Tensor | None = None) -> Tensor:
+        raise NotImplementedError
+
+
+@OBJECTIVES.register("contrastive")
+class ContrastivePairObjective(PairObjective):
+    """Symmetric InfoNCE between the two towers' embeddings with a learned temperature (CLIP,
+    Radford et al. 2021; see :mod:`polymodal.objectives.contrastive`). Pairs with a side absent
+    are left out; ``positives`` marks in-batch duplicates as positives.
+
+    Args:
+        towers: modality -> tower (injected), exactly two.
+        init_temperature: initial temperature (CLIP: 0.07).
+        max_logit_scale: clamp of the logit scale ``1 / temperature`` (CLIP: 100).
+        learn_temperature: learn the temperature, or keep it fixed.
+    """
+
+    def __init__(
+        self,
+        towers: Mapping[str, nn.Module],
+        init_temperature: float = 0.07,
+        max_logit_scale: float = 100.0,
+        learn_temperature: bool = True,
+    ) -> None:
+        super().__init__()
+        _check_towers("contrastive", towers)
+        self.towers = nn.ModuleDict(dict(towers))
+        self.criterion = ContrastiveLoss(init_temperature, max_logit_scale, learn_temperature)
+
+    def loss(self, batch: Batch, positives: Tensor | None = None) -> Tensor:
+        a, b = self.modalities
+        emb = {m: tower_embedding(self.towers[m], batch) for m in (a, b)}
+        return self.criterion(
+            emb[a], emb[b], _present(batch, a), _present(batch, b), positives=positives
+        )
+
+
+@OBJECTIVES.register("moco")
+class MoCoPairObjective(PairObjective):
+    """Cross-modal MoCo (He et al. 2020; queues per modality as in ALBEF, Li et al. 2021): each
+    tower's queries against the momentum copy of the other tower's keys and a FIFO queue of its
+    past keys (see :mod:`polymodal.objectives.moco`). The queues and momentum towers are part of
+    the state (checkpointed). ``positives`` is not used: each query has exactly one positive
+    key, and older keys of the same item in the queue count as negatives, as in MoCo.
+
+    Args:
+        towers: modality -> tower (injected), exactly two, each with a ``retrieval`` head (the
+            queues' width is its ``embed_dim``).
+        momentum: EMA coefficient of the momentum towers (MoCo: 0.999; ALBEF: 0.995).
+        queue_size: keys kept per modality (MoCo: 65536; keep it below the number of
+            training pairs, or old keys of the same items crowd the queue).
+        temperature: temperature of the logits (MoCo: 0.07).
+    """
+
+    def __init__(
+        self,
+        towers: Mapping[str, nn.Module],
+        momentum: float = 0.995,
+        queue_size: int = 4096,
+        temperature: float = 0.07,
+    ) -> None:
+        super().__init__()
+        names = _check_towers("moco", towers)
+        widths = {tower_width(towers[m]) for m in names}
+        if len(widths) != 1:
+            raise ConfigError(
+                [f"objective 'moco': the towers' embed_dim differ ({sorted(widths)})"]
+            )
+        self.moco = CrossModalMoCo(
+            towers, widths.pop(), queue_size=queue_size, momentum=momentum, temperature=temperature
+        )
+
+    @property
+    def towers(self) -> nn.ModuleDict:  # type: ignore[override]
+        """The online towers (held once, by the MoCo module, so the state has no duplicates)."""
+        return self.moco.towers
+
+    def loss(self, batch: Batch, positives: Tensor | None = None) -> Tensor:
+        return self.moco(batch).loss
+
+
+def build_objective(
+    name: str, towers: Mapping[str, nn.Module], params: Mapping[str, object]
+) -> PairObjective:
+    """The registered objective ``name`` over ``towers`` with its ``params``."""
+    return OBJECTIVES.create(name, towers=towers, **dict(params))
