@@ -1,8 +1,9 @@
 """User datasets described by a manifest: one row per sample in JSONL, CSV or Parquet.
 
-A manifest names each sample's fields: inline text, or paths (relative to the manifest's folder)
-of text, image, audio and video files (or folders of video frames), numeric tabular columns, a
-label, and optionally an id and a split. Example (``data.jsonl``)::
+A manifest names each sample's fields: inline text, or paths (relative to the data root, by
+default the manifest's folder) of text, image, audio and video files (or folders of video frames),
+numeric tabular columns, a label (or none), and optionally an id, a split and a group.
+Example (``data.jsonl``)::
 
     {"id": "a1", "split": "train", "photo": "img/a1.jpg", "caption": "a dog", "label": "dog"}
     {"id": "a2", "split": "test", "photo": "img/a2.jpg", "caption": null, "label": "cat"}
@@ -16,6 +17,21 @@ and its config::
         photo: {kind: image, size: [64, 64]}
         caption: {kind: text, tokenizer: word, max_length: 32}
       label: label
+
+Image-caption pairs for contrastive training (``captions.csv`` with header ``image,caption``,
+five rows per image, the files in ``images/``), split by image, unlabelled::
+
+    data:
+      name: manifest
+      path: flickr8k-1k/captions.csv
+      root: images
+      modalities:
+        image: {kind: image, column: image, size: [64, 64]}
+        text: {kind: text, column: caption, tokenizer: word, max_length: 32}
+      label: null
+      group_column: image
+      val_fraction: 0.0
+      test_fraction: 0.2
 
 Video and pretrained preprocessing::
 
@@ -49,7 +65,8 @@ Rules:
 
 - **Cells.** An empty or null cell means the sample lacks that modality (``Sample.inputs[name]``
   is None); that is not an error. Tabular modalities are missing when *all* their columns are empty.
-- **Paths** resolve against the manifest's folder and must stay inside it after
+- **Paths** resolve against the data root, ``root`` (relative to the manifest's folder, or
+  absolute; default: the manifest's folder), and must stay inside it after
   :meth:`pathlib.Path.resolve` (``..``, absolute paths elsewhere and symlinks leading outside are
   refused with a :class:`~polymodal.errors.DataError`, whatever ``bad_rows`` says).
 - **Bad rows** (missing or undecodable file, unusable path (a NUL byte, a symlink loop), wrong
@@ -63,13 +80,28 @@ Rules:
 - **Splits** come from ``split_column`` (``train``, ``val``, ``test``; ``valid``, ``validation`` and
   ``dev`` mean ``val``; case and surrounding spaces ignored). Without that column the rows are split
   at random, seeded, by ``val_fraction`` / ``test_fraction``; with the column but no ``val`` row,
-  ``val_fraction`` of the training rows becomes the validation split.
+  ``val_fraction`` of the training rows becomes the validation split. A fraction of 0 leaves
+  that split empty (a ``ManifestDataset`` of length 0).
+- **Groups**: with ``group_column``, rows sharing that column's value always land in the same
+  split (a row with an empty cell is a group of its own). Random fractions then count *groups*,
+  not rows: 1,000 images with 5 captions each and ``test_fraction: 0.2, val_fraction: 0`` give
+  exactly 800 training images (4,000 rows) and 200 test images (1,000 rows). With a split
+  column, that column decides, and a group whose rows it puts in two splits is a
+  :class:`~polymodal.errors.DataError` (listing the groups); a validation split carved out of
+  train then takes whole groups too.
 - **Labels**: ``multiclass`` from one column of names or integers (classes sorted: numerically
   when all are integers, else by code point); ``multilabel`` from a list of 0/1 columns
   (``label: [a, b]``, one label each), or from one column (``label: tags``) of lists or
   ``;``-separated names (an empty cell is the empty label set); ``regression`` from one float
-  column or a list of them. Any other empty label cell makes a bad row.
-- **State**: learnt preprocessing (class names, tokenizer vocabularies learnt from the *training*
+  column or a list of them. Any other empty label cell makes a bad row. ``label: null`` makes
+  an unlabelled dataset (task ``none``): every sample's target is None, so only contrastive
+  objectives train on it; ``classes`` then is an error.
+- **Item keys**: :meth:`ManifestDataset.item_keys` gives, per sample, which item of a modality
+  it holds (a file's path relative to the root, inline text, tabular values as JSON), so that
+  rows sharing an image are known as such (positives of one batch, one gallery item for
+  retrieval). Rows naming the same file are decoded once per build and share their tensor.
+- **State**: learnt preprocessing (class names (None for ``none`` and regression), tokenizer
+  vocabularies learnt from the *training*
   split only, ``hf`` tokenizer references as written, ``package:`` included) is returned as
   ``DataBundle.state``; passing it back as ``state`` reproduces it and fixes the label set, so
   evaluation on another manifest preprocesses the same way. Checkpoint processors learn nothing:
@@ -410,11 +442,13 @@ def read_manifest(path: str | Path) -> tuple[list[dict[str, Any]], list[str]]:
     return rows, columns
 
 
-def resolve_within(root: Path, value: str, *, where: str) -> Path:
+def resolve_within(
+    root: Path, value: str, *, where: str, root_name: str = "the manifest's folder"
+) -> Path:
     """``value`` (relative to ``root``, or absolute) resolved; it must stay inside ``root``.
 
     ``root`` must be resolved already. Symlinks are followed before the check, so a link inside
-    ``root`` that points elsewhere is refused too.
+    ``root`` that points elsewhere is refused too. ``root_name`` says what ``root`` is in messages.
 
     Raises:
         DataError: naming ``where`` and the path, when the resolved path leaves ``root``.
@@ -423,13 +457,52 @@ def resolve_within(root: Path, value: str, *, where: str) -> Path:
     resolved = (candidate if candidate.is_absolute() else root / candidate).resolve()
     if not resolved.is_relative_to(root):
         raise DataError(
-            f"path {value!r} leads outside the manifest's folder {str(root)!r} "
+            f"path {value!r} leads outside {root_name} {str(root)!r} "
             f"(it resolves to {str(resolved)!r})",
             where=where,
-            fix="keep data files inside the manifest's folder (no '..', no absolute path "
+            fix=f"keep data files inside {root_name} (no '..', no absolute path "
             "elsewhere, no symlink pointing outside) and write paths relative to it",
         )
     return resolved
+
+
+@dataclass(frozen=True)
+class DataRoot:
+    """The folder that relative paths in cells resolve against, and how messages name it.
+
+    Attributes:
+        path: the folder, already resolved.
+        name: e.g. ``the manifest's folder`` or ``the data root (root: 'images')``.
+    """
+
+    path: Path
+    name: str = "the manifest's folder"
+
+    def key(self, resolved: Path) -> str:
+        """``resolved`` (inside :attr:`path`) relative to it, with ``/``: an item key."""
+        return resolved.relative_to(self.path).as_posix()
+
+
+def data_root(manifest: Path, root: str | None) -> DataRoot:
+    """The :class:`DataRoot` of a manifest: ``root`` (relative to the manifest's folder, or
+    absolute), or the manifest's folder when ``root`` is None.
+
+    Raises:
+        DataError: ``root`` is not an existing folder.
+    """
+    folder = manifest.absolute().parent.resolve()  # the folder the manifest is seen in
+    if root is None:
+        return DataRoot(folder)
+    chosen = Path(root).expanduser()
+    resolved = (chosen if chosen.is_absolute() else folder / chosen).resolve()
+    if not resolved.is_dir():
+        raise DataError(
+            f"root {root!r} is not a folder (it resolves to {str(resolved)!r})",
+            where=str(manifest),
+            fix="set root to the folder holding the data files, relative to the manifest's "
+            "folder (e.g. root: images), or drop it to use the manifest's folder",
+        )
+    return DataRoot(resolved, f"the data root (root: {root!r})")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -447,14 +520,15 @@ class _RowError(Exception):
         self.path = path
 
 
-def _as_path(root: Path, value: Any, field: str, where: str) -> tuple[Path, str]:
+def _as_path(root: DataRoot, value: Any, field: str, where: str) -> tuple[Path, str]:
     if not isinstance(value, str):
         raise _RowError(field, f"expected a file path (text), got {type(value).__name__}")
     try:
         if "\0" in value:
             raise ValueError("embedded null byte")
         os.fsencode(value)  # lone surrogates cannot name a file
-        return resolve_within(root, value, where=f"{where}, field {field!r}, path {value!r}"), value
+        at = f"{where}, field {field!r}, path {value!r}"
+        return resolve_within(root.path, value, where=at, root_name=root.name), value
     except ValueError as exc:  # UnicodeEncodeError is a ValueError
         raise _RowError(field, f"not a usable file path ({exc})", value) from None
     except RuntimeError as exc:  # Path.resolve on a symlink loop (Python < 3.13)
@@ -469,10 +543,14 @@ class _Field:
     """One modality: which cells it reads, how it decodes them, and its spec.
 
     ``decode`` gives the value kept between the check pass and :meth:`finish` (text: the string,
-    tokenised once the vocabulary is known; other kinds: the finished tensor).
+    tokenised once the vocabulary is known; other kinds: the finished tensor). ``key`` names the
+    item a cell holds (see :meth:`ManifestDataset.item_keys`); cells of a field with
+    ``file_backed`` True are decoded once per key in the check pass.
     """
 
-    def __init__(self, name: str, options: ManifestModality, root: Path) -> None:
+    file_backed = True
+
+    def __init__(self, name: str, options: ManifestModality, root: DataRoot) -> None:
         self.name = name
         self.options = options
         self.root = root
@@ -489,6 +567,16 @@ class _Field:
     def decode(self, cell: Any, where: str) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def key(self, cell: Any, where: str) -> str:
+        """The item a (non-empty) cell holds: its file's path resolved, relative to the root.
+
+        Raises:
+            _RowError: the cell is not a usable path (as :meth:`decode` would).
+            DataError: the path leaves the root.
+        """
+        path, _ = _as_path(self.root, cell, self.column, where)
+        return self.root.key(path)
+
     def finish(self, value: Any) -> Tensor:
         return value
 
@@ -499,11 +587,22 @@ class _Field:
 class _TextField(_Field):
     tokenizer: Tokenizer | None = None
 
+    @property
+    def file_backed(self) -> bool:  # type: ignore[override]
+        return self.options.text_is_path
+
+    def _inline(self, cell: Any) -> str:
+        if not isinstance(cell, str):
+            raise _RowError(self.column, f"expected text, got {type(cell).__name__} {cell!r}")
+        return cell
+
+    def key(self, cell: Any, where: str) -> str:
+        """Inline text: the text itself; ``text_is_path``: the file's path (see :class:`_Field`)."""
+        return super().key(cell, where) if self.options.text_is_path else self._inline(cell)
+
     def decode(self, cell: Any, where: str) -> str:
         if not self.options.text_is_path:
-            if not isinstance(cell, str):
-                raise _RowError(self.column, f"expected text, got {type(cell).__name__} {cell!r}")
-            return cell
+            return self._inline(cell)
         path, written = _as_path(self.root, cell, self.column, where)
         try:
             return load_text(path, is_path=True)
@@ -580,7 +679,7 @@ def _pretrained_meta(options: ManifestModality) -> dict[str, Any]:
 
 
 class _ImageField(_Field):
-    def __init__(self, name: str, options: ManifestModality, root: Path) -> None:
+    def __init__(self, name: str, options: ManifestModality, root: DataRoot) -> None:
         super().__init__(name, options, root)
         self.transform: Any = _checkpoint_image(name, options)
         if self.transform is None:
@@ -606,7 +705,7 @@ class _ImageField(_Field):
 class _VideoField(_Field):
     """Sampled frames of a video file or a folder of frames, each preprocessed like an image."""
 
-    def __init__(self, name: str, options: ManifestModality, root: Path) -> None:
+    def __init__(self, name: str, options: ManifestModality, root: DataRoot) -> None:
         super().__init__(name, options, root)
         self.frame_transform: Any = _checkpoint_image(name, options)
         if self.frame_transform is None:
@@ -657,7 +756,7 @@ class _AudioField(_Field):
     waveform ``[L]`` or the extractor's features ``[T, M]``. Cells are sound files, or video
     files whose audio track is read (see ``from_video``)."""
 
-    def __init__(self, name: str, options: ManifestModality, root: Path) -> None:
+    def __init__(self, name: str, options: ManifestModality, root: DataRoot) -> None:
         super().__init__(name, options, root)
         self.n_fft: int | None = None
         self.hop_length: int | None = None
@@ -730,12 +829,23 @@ class _TabularField(_Field):
             )
         return cells
 
-    def decode(self, cell: dict[str, Any], where: str) -> Tensor:
+    file_backed = False
+
+    def _numbers(self, cell: dict[str, Any]) -> list[float]:
+        out = []
         for column in self.columns:  # find the column at fault, to name it as the field
             try:
-                parse_number(cell[column], column)
+                out.append(parse_number(cell[column], column))
             except DataError as exc:
                 raise _RowError(column, exc.what) from None
+        return out
+
+    def key(self, cell: dict[str, Any], where: str) -> str:
+        """The values as numbers, in column order, as JSON (``"[1.5, -2.0]"``)."""
+        return json.dumps(self._numbers(cell))
+
+    def decode(self, cell: dict[str, Any], where: str) -> Tensor:
+        self._numbers(cell)
         return load_tabular(cell, self.columns)  # [F]
 
     def spec(self) -> ModalitySpec:
@@ -792,13 +902,19 @@ def _flag(value: Any, field: str) -> float:
 
 
 class _Labels:
-    """Reads targets: raw label values per row, the class set, and target tensors."""
+    """Reads targets: raw label values per row, the class set, and target tensors.
+
+    Task ``none`` (``label`` None) reads no column: every raw label and target is None.
+    """
 
     def __init__(
-        self, task: TaskType, label: str | list[str], fixed: list[str] | None, where: str
+        self, task: TaskType, label: str | list[str] | None, fixed: list[str] | None, where: str
     ) -> None:
         self.task = task
-        self.columns = [label] if isinstance(label, str) else list(label)
+        self.columns = [] if label is None else [label] if isinstance(label, str) else list(label)
+        if task == "none":
+            self.from_names, self.names, self.fixed, self.index = False, None, False, {}
+            return
         if not self.columns:
             raise DataError("label: give at least one column", where=where, fix="set label: COLUMN")
         if task == "multiclass" and len(self.columns) != 1:
@@ -823,7 +939,10 @@ class _Labels:
         self.index = {n: i for i, n in enumerate(self.names or [])}
 
     def raw(self, row: dict[str, Any]) -> Any:
-        """A row's label before encoding: a name, a tuple of names, or a tuple of floats."""
+        """A row's label before encoding: a name, a tuple of names, a tuple of floats, or None
+        (task ``none``)."""
+        if self.task == "none":
+            return None
         if self.task == "multilabel" and self.from_names:
             value = self._names_of(row[self.columns[0]])
         else:
@@ -872,6 +991,8 @@ class _Labels:
 
     def learn(self, raws: Iterable[Any], where: str) -> None:
         """Learn the class names from the rows' raw labels, unless they were fixed."""
+        if self.task == "none":
+            return
         if not self.fixed:
             values = list(raws)
             flat = [n for v in values for n in ((v,) if isinstance(v, str) else v)]
@@ -885,7 +1006,9 @@ class _Labels:
                 fix="check the label column, or the rows left out as bad",
             )
 
-    def target(self, value: Any) -> Tensor:
+    def target(self, value: Any) -> Tensor | None:
+        if self.task == "none":
+            return None
         if self.task == "multiclass":
             return torch.tensor(self.index[value], dtype=torch.long)  # []
         if self.from_names:
@@ -896,6 +1019,8 @@ class _Labels:
 
     def task_spec(self) -> TaskSpec:
         names = tuple(self.names or ())
+        if self.task == "none":
+            return TaskSpec("none", 0)
         if self.task == "regression":
             return TaskSpec("regression", len(names), target_names=names)
         return TaskSpec(self.task, len(names), class_names=names)
@@ -908,13 +1033,14 @@ class _Labels:
 
 @dataclass
 class _Record:
-    """A good row: where it comes from, its target, and its inputs when cached."""
+    """A good row: where it comes from, its target, its item keys, and its inputs when cached."""
 
     number: int
     id: str
     split: str
     row: dict[str, Any]
-    target: Tensor
+    target: Tensor | None
+    keys: dict[str, str | None]
     inputs: dict[str, Tensor | None] | None = None
 
 
@@ -923,6 +1049,7 @@ class ManifestDataset(Dataset[Sample]):
 
     Samples are kept in memory when the builder's ``cache_in_memory`` is True; otherwise each
     access decodes the row's files again (a file changed since the build raises a DataError).
+    Cached samples whose cells name the same file share one tensor: treat them as read-only.
     """
 
     def __init__(self, records: list[_Record], fields: dict[str, _Field], manifest: Path) -> None:
@@ -936,6 +1063,26 @@ class ManifestDataset(Dataset[Sample]):
     @property
     def ids(self) -> list[str]:
         return [r.id for r in self.records]
+
+    def item_keys(self, modality: str) -> list[str | None]:
+        """One key per sample, in index order: equal keys mean the same item of ``modality``.
+
+        The key of a file-backed cell (image, audio, video, ``text_is_path`` text) is the file's
+        path resolved (symlinks followed) relative to the data root, with ``/``; of inline text,
+        the text; of a tabular modality, the JSON list of its values as numbers. None where the
+        sample lacks the modality. E.g. five caption rows naming ``a.jpg`` give ``"a.jpg"`` five
+        times for the image modality: one gallery item, five positives.
+
+        Raises:
+            DataError: ``modality`` is not one of the manifest's modalities.
+        """
+        if modality not in self.fields:
+            raise DataError(
+                f"unknown modality {modality!r} (this manifest has: {', '.join(self.fields)})",
+                where=str(self.manifest),
+                fix="ask for the item keys of one of the manifest's modalities",
+            )
+        return [r.keys[modality] for r in self.records]
 
     def __getitem__(self, index: int) -> Sample:
         record = self.records[index]
@@ -967,6 +1114,31 @@ def _decode_inputs(
     return out
 
 
+def _check_inputs(
+    row: dict[str, Any], fields: dict[str, _Field], where: str, memo: dict[tuple[str, str], Any]
+) -> tuple[dict[str, Any], dict[str, str | None]]:
+    """A row's decoded values and item keys (None when missing), for the check pass.
+
+    A file-backed field's file is decoded once per build: ``memo`` maps (modality, key) to
+    the decoded value, so rows naming the same file share it.
+    """
+    values: dict[str, Any] = {}
+    keys: dict[str, str | None] = {}
+    for name, f in fields.items():
+        cell = f.cell(row)
+        if cell is None:
+            values[name] = keys[name] = None
+            continue
+        key = keys[name] = f.key(cell, where)
+        if not f.file_backed:
+            values[name] = f.decode(cell, where)
+        elif (name, key) in memo:
+            values[name] = memo[(name, key)]
+        else:
+            values[name] = memo[(name, key)] = f.decode(cell, where)
+    return values, keys
+
+
 # ------------------------------------------------------------------------------------------------
 # Splits and row checks
 # ------------------------------------------------------------------------------------------------
@@ -977,36 +1149,100 @@ def _take(n: int, fraction: float) -> int:
     return 0 if fraction <= 0 or n == 0 else max(1, round(n * fraction))
 
 
+def _group_keys(rows: list[dict[str, Any]], group_column: str | None) -> list[str]:
+    """Each row's group: its ``group_column`` value (as JSON), or the row alone when the column
+    is None or the cell is empty."""
+    if group_column is None:
+        return [f"\0row {i}" for i in range(len(rows))]
+    return [
+        f"\0row {i}"
+        if row[group_column] is None
+        else json.dumps(row[group_column], sort_keys=True, default=str)
+        for i, row in enumerate(rows)
+    ]
+
+
+def _by_group(members: list[int], groups: list[str]) -> list[list[int]]:
+    """``members`` (row indices) gathered by group, groups in first-seen order."""
+    out: dict[str, list[int]] = {}
+    for i in members:
+        out.setdefault(groups[i], []).append(i)
+    return list(out.values())
+
+
 def _assign_splits(
     rows: list[dict[str, Any]],
     split_column: str | None,
     val_fraction: float,
     test_fraction: float,
     seed: int,
+    group_column: str | None = None,
+    where: str = "manifest",
 ) -> list[str | None]:
-    """Each row's split; None for an unknown split value (a bad row)."""
+    """Each row's split; None for an unknown split value (a bad row).
+
+    Random splits draw whole groups (rows sharing ``group_column``'s value; without it each row
+    is its own group, which gives the same split as before groups existed).
+
+    Raises:
+        DataError: with a split column, a group whose rows are in two splits.
+    """
     rng = np.random.default_rng(seed)
+    groups = _group_keys(rows, group_column)
     if split_column is None:
-        n = len(rows)
+        units = _by_group(list(range(len(rows))), groups)
+        n = len(units)
         order = rng.permutation(n)
         n_test = _take(n, test_fraction)
         n_val = min(_take(n, val_fraction), max(0, n - n_test - 1))
-        splits: list[str | None] = ["train"] * n
-        for i in order[:n_test]:
-            splits[int(i)] = "test"
-        for i in order[n_test : n_test + n_val]:
-            splits[int(i)] = "val"
+        splits: list[str | None] = ["train"] * len(rows)
+        for k, split in ((order[:n_test], "test"), (order[n_test : n_test + n_val], "val")):
+            for u in k:
+                for i in units[int(u)]:
+                    splits[i] = split
         return splits
     splits = []
     for row in rows:
         cell = row[split_column]
         splits.append(_SPLIT_ALIASES.get(cell.strip().lower()) if isinstance(cell, str) else None)
-    if "val" not in splits:  # carve a validation split out of train
-        train = [i for i, s in enumerate(splits) if s == "train"]
+    if group_column is not None:
+        _check_group_splits(rows, splits, groups, group_column, where)
+    if "val" not in splits:  # carve a validation split out of train, by group
+        train = _by_group([i for i, s in enumerate(splits) if s == "train"], groups)
         n_val = min(_take(len(train), val_fraction), max(0, len(train) - 1))
-        for i in rng.permutation(len(train))[:n_val]:
-            splits[train[int(i)]] = "val"
+        for u in rng.permutation(len(train))[:n_val]:
+            for i in train[int(u)]:
+                splits[i] = "val"
     return splits
+
+
+def _check_group_splits(
+    rows: list[dict[str, Any]],
+    splits: list[str | None],
+    groups: list[str],
+    group_column: str,
+    where: str,
+) -> None:
+    """A DataError listing the groups whose rows the split column puts in two splits."""
+    first: dict[str, tuple[int, str]] = {}  # group -> (row index, split) of its first row
+    spanning: dict[str, str] = {}  # group -> the line describing it
+    for i, (split, group) in enumerate(zip(splits, groups, strict=True)):
+        if split is None:
+            continue  # an unknown split: a bad row, reported as such
+        j, seen = first.setdefault(group, (i, split))
+        if seen != split and group not in spanning and len(spanning) < _MAX_LISTED:
+            spanning[group] = (
+                f"  - {group_column} {rows[i][group_column]!r}: row {j + 1} is {seen}, "
+                f"row {i + 1} is {split}"
+            )
+    if spanning:
+        raise DataError(
+            f"rows of one {group_column!r} group are in two splits:\n"
+            + "\n".join(spanning.values()),
+            where=where,
+            fix=f"give every row of a {group_column!r} group the same split, or drop "
+            "group_column (or split_column, for a random split by group)",
+        )
 
 
 def _row_id(row: dict[str, Any], number: int, id_column: str | None) -> str:
@@ -1074,13 +1310,38 @@ def _check_choices(task: Any, bad_rows: Any) -> None:
     problems = [
         f"{key}: expected one of {', '.join(choices)}, got {value!r}"
         for key, value, choices in (
-            ("task", task, ("multiclass", "multilabel", "regression")),
+            ("task", task, ("multiclass", "multilabel", "regression", "none")),
             ("bad_rows", bad_rows, ("error", "skip")),
         )
         if value not in choices
     ]
     if problems:
         raise ConfigError(problems, source="manifest dataset parameters")
+
+
+def _resolve_task(
+    task: TaskType | None, label: str | list[str] | None, classes: list[str | int] | None
+) -> TaskType:
+    """The task: ``task`` when given, else ``none`` without a label and ``multiclass`` with one.
+
+    Raises:
+        ConfigError: a label with task ``none``, a task with targets but no label, or
+            ``classes`` without a label.
+    """
+    resolved: TaskType = task or ("none" if label is None else "multiclass")
+    problems = []
+    if label is None and resolved != "none":
+        problems.append(
+            f"label: a {resolved} task needs a label column; give label: COLUMN, or drop task "
+            "(or set task: none) for an unlabelled dataset"
+        )
+    if label is not None and resolved == "none":
+        problems.append("task: none reads no label; drop label (label: null), or pick a task")
+    if label is None and classes is not None:
+        problems.append("classes: an unlabelled dataset (label: null) has no classes; drop it")
+    if problems:
+        raise ConfigError(problems, source="manifest dataset parameters")
+    return resolved
 
 
 def _check_state(state: dict[str, Any] | None, task: str, where: str) -> dict[str, Any] | None:
@@ -1137,7 +1398,8 @@ def _check_columns(columns: list[str], needed: list[str], where: str) -> None:
             f"column(s) {', '.join(map(repr, missing))} not found "
             f"(available columns: {', '.join(columns)})",
             where=where,
-            fix="fix the column names in the config (modalities, label) or in the manifest",
+            fix="fix the column names in the config (modalities, label, group_column) or in "
+            "the manifest",
         )
 
 
@@ -1163,6 +1425,7 @@ def _check_rows(
     """Check and decode every row once; a row's first problem makes it a bad row."""
     out = _Checked([], [], [], [])
     first_seen: dict[str, int] = {}
+    memo: dict[tuple[str, str], Any] = {}  # each file decoded once
     for number, (row, split) in enumerate(zip(rows, splits, strict=True), start=1):
         row_id = f"row {number}"
         try:
@@ -1180,11 +1443,11 @@ def _check_rows(
                 )
             raw_label = labels.raw(row)
             where = f"{manifest}, row {number} (id {row_id!r})"
-            decoded = _decode_inputs(row, fields, where, finish=False)
+            decoded, keys = _check_inputs(row, fields, where, memo)
         except _RowError as exc:
             out.bad.append((number, SkippedRow(row_id, split, exc.field, exc.reason, exc.path)))
             continue
-        out.records.append(_Record(number, row_id, split, row, torch.empty(0)))
+        out.records.append(_Record(number, row_id, split, row, None, keys))
         out.raw_labels.append(raw_label)
         out.decoded.append(decoded)
     return out
@@ -1236,7 +1499,7 @@ def _new_state(task: str, labels: _Labels, fields: dict[str, _Field]) -> dict[st
         for n, f in fields.items()
         if isinstance(f, _TextField) and f.tokenizer is not None
     }
-    class_names = None if task == "regression" else list(labels.names or [])
+    class_names = None if task in ("regression", "none") else list(labels.names or [])
     return {
         "version": STATE_VERSION,
         "task": task,
@@ -1252,11 +1515,13 @@ def manifest_dataset(
     state: dict[str, Any] | None = None,
     path: str | Path,
     modalities: dict[str, ManifestModality],
-    label: str | list[str],
-    task: TaskType = "multiclass",
+    label: str | list[str] | None,
+    task: TaskType | None = None,
     classes: list[str | int] | None = None,
+    root: str | None = None,
     id_column: str | None = "id",
     split_column: str | None = "split",
+    group_column: str | None = None,
     val_fraction: float = 0.1,
     test_fraction: float = 0.1,
     split_seed: int | None = None,
@@ -1271,16 +1536,23 @@ def manifest_dataset(
         state: ``DataBundle.state`` of an earlier build: reuse its class names and vocabularies.
         path: the manifest file (``.jsonl``, ``.ndjson``, ``.csv`` or ``.parquet``).
         modalities: modality name -> :class:`ManifestModality` (kind, column, options).
-        label: the label column, or several columns (multilabel flags, regression targets).
-        task: ``multiclass``, ``multilabel`` or ``regression``.
+        label: the label column, or several columns (multilabel flags, regression targets);
+            None for an unlabelled dataset (task ``none``: targets are None).
+        task: ``multiclass``, ``multilabel``, ``regression`` or ``none``; None (the default):
+            ``multiclass`` with a label, ``none`` without.
         classes: a fixed class set (multiclass, or multilabel from names); rows with another
             label are bad rows. Default: every label seen in the good rows, sorted.
+        root: the folder relative paths in cells resolve against (and must stay inside); a
+            relative ``root`` is relative to the manifest's folder. None: the manifest's folder.
         id_column: column of unique sample ids; when the default ``id`` is absent (or None),
             ids are row numbers.
         split_column: column of split names; when the default ``split`` is absent (or None),
             rows are split at random.
-        val_fraction, test_fraction: share of rows in the random val / test splits
-            (``val_fraction`` also sizes a validation split carved out of train).
+        group_column: rows sharing this column's value always land in one split (e.g. the
+            image column of a caption manifest); the random fractions then count groups.
+        val_fraction, test_fraction: share of rows (of groups, with ``group_column``) in the
+            random val / test splits (``val_fraction`` also sizes a validation split carved out
+            of train). 0 gives an empty split.
         split_seed: seed of the random split; None uses ``seed``.
         bad_rows: ``error`` (raise, listing bad rows) or ``skip`` (leave them out, recorded).
         cache_in_memory: keep preprocessed samples in memory; False decodes on each access.
@@ -1290,27 +1562,32 @@ def manifest_dataset(
         A :class:`DataBundle` with ``train``, ``val`` and ``test`` :class:`ManifestDataset`.
 
     Raises:
-        ConfigError: invalid modality options, ``task`` or ``bad_rows``.
-        DataError: unreadable manifest, missing columns, paths leaving the manifest's folder,
-            bad rows under ``bad_rows="error"``, or an unusable result (no training rows, too
-            few classes).
+        ConfigError: invalid modality options, ``task`` or ``bad_rows``; a label with task
+            ``none``, a labelled task without label, ``classes`` without label.
+        DataError: unreadable manifest, ``root`` not a folder, missing columns, paths leaving
+            the root, a group in two splits of the split column, bad rows under
+            ``bad_rows="error"``, or an unusable result (no training rows, too few classes).
     """
     manifest = Path(path)
     where = str(manifest)
     options = _validate_modalities(modalities)
-    _check_choices(task, bad_rows)
+    _check_choices(task or "multiclass", bad_rows)
+    task = _resolve_task(task, label, classes)
     _check_fractions(val_fraction, test_fraction, where)
     state = _check_state(state, task, where)
     rows, columns = read_manifest(manifest)
-    root = manifest.absolute().parent.resolve()  # the folder the manifest is seen in
-    fields = {n: _FIELDS[o.kind](n, o, root) for n, o in options.items()}
+    base = data_root(manifest, root)
+    fields = {n: _FIELDS[o.kind](n, o, base) for n, o in options.items()}
     labels = _Labels(task, label, _fixed_classes(classes, state, where), where)
     id_col = _optional_column(id_column, "id", columns, "id", where)
     split_col = _optional_column(split_column, "split", columns, "split", where)
-    _check_columns(columns, [c for f in fields.values() for c in f.columns] + labels.columns, where)
+    needed = [c for f in fields.values() for c in f.columns] + labels.columns
+    _check_columns(columns, needed + ([group_column] if group_column else []), where)
 
     split_rng_seed = seed if split_seed is None else split_seed
-    splits = _assign_splits(rows, split_col, val_fraction, test_fraction, split_rng_seed)
+    splits = _assign_splits(
+        rows, split_col, val_fraction, test_fraction, split_rng_seed, group_column, where
+    )
     checked = _check_rows(manifest, rows, splits, fields, labels, id_col, split_col)
     if checked.bad and bad_rows == "error":
         raise _bad_rows_error(manifest, checked.bad)

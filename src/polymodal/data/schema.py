@@ -33,7 +33,7 @@ from torch import Tensor
 
 ModalityKind = Literal["text", "image", "audio", "video", "tabular"]
 MODALITY_KINDS: tuple[str, ...] = ("text", "image", "audio", "video", "tabular")
-TaskType = Literal["multiclass", "multilabel", "regression"]
+TaskType = Literal["multiclass", "multilabel", "regression", "none"]
 
 
 @dataclass(frozen=True)
@@ -69,9 +69,12 @@ class TaskSpec:
     """The prediction task.
 
     Attributes:
-        type: ``multiclass`` (target int64 ``[]``), ``multilabel`` (float32 ``[L]`` of 0/1) or
-            ``regression`` (float32 ``[K]``).
-        num_outputs: classes, labels or regression targets; the width of the model's output.
+        type: ``multiclass`` (target int64 ``[]``), ``multilabel`` (float32 ``[L]`` of 0/1),
+            ``regression`` (float32 ``[K]``), or ``none``: no target (every sample's target is
+            None, batches' ``Batch.target`` too); only contrastive objectives train on it,
+            e.g. ``TaskSpec("none", 0)`` for unlabelled image-caption pairs.
+        num_outputs: classes, labels or regression targets; the width of the model's output
+            (0 for ``none``).
         class_names: names of classes or labels, when known.
         target_names: names of regression targets, when known.
     """
