@@ -138,12 +138,11 @@ def test_models_by_preset_name():
     cells = expand_cells(spec)
     assert {c.config.model.fusion.name for c in cells} == {"tensor", "concat"}
     with pytest.raises(ConfigError) as info:
-        parse_spec(_raw(models={"p": "some-preset", "c": "clip"}))
+        parse_spec(_raw(models={"p": "some-preset", "c": "clip"}))  # clip is valid (two-stage)
     problems = "\n".join(info.value.problems)
     assert "models.p" in problems
     assert "early" in problems  # the known presets are listed
-    assert "models.c" in problems
-    assert "contrastive" in problems
+    assert "models.c" not in problems
 
 
 def test_default_spec_keeps_its_settings_and_adds_digits_av_with_fsdd(monkeypatch):
@@ -160,3 +159,40 @@ def test_default_spec_keeps_its_settings_and_adds_digits_av_with_fsdd(monkeypatc
     with_digits = default_spec()
     assert [d.name for d in with_digits.datasets][-1] == "digits-av"
     assert len(expand_cells(with_digits)) == 12
+
+
+def test_contrastive_preset_is_a_two_stage_linear_probe_cell():
+    from polymodal.bench.spec import BenchSpec, expand_cells
+
+    raw = {
+        "name": "t",
+        "datasets": [{"name": "synthetic", "task": "redundant", "n": 200}],
+        "models": {
+            "clip": "clip",
+            "moco-ft": {"pretrain": {"preset": "moco", "transfer": {"mode": "finetune"}}},
+        },
+        "seeds": [0],
+    }
+    cells = {c.config.name: c.config for c in expand_cells(BenchSpec.model_validate(raw))}
+    clip = cells["synthetic-redundant__clip__s0"]
+    assert clip.pretrain.objective.name == "contrastive"
+    assert clip.pretrain.transfer.mode == "linear_probe"
+    assert clip.model.head.params == {"hidden_dim": None, "dropout": 0.0}  # linear classifier
+    assert set(clip.model.encoders) == {"image", "text"}  # the towers' encoders
+    moco = cells["synthetic-redundant__moco-ft__s0"]
+    assert moco.pretrain.objective.name == "moco"
+    assert moco.pretrain.transfer.mode == "finetune"
+
+
+def test_pretrain_problem_is_reported_at_the_model_entry():
+    from polymodal.bench.spec import BenchSpec, expand_cells
+    from polymodal.errors import ConfigError
+
+    raw = {
+        "name": "t",
+        "datasets": [{"name": "synthetic", "n": 200}],
+        "models": {"bad": {"pretrain": {"preset": "clip", "objective": {"bogus": 1}}}},
+        "seeds": [0],
+    }
+    with pytest.raises(ConfigError, match=r"models\.bad\.pretrain\.objective\.bogus"):
+        expand_cells(BenchSpec.model_validate(raw))

@@ -19,6 +19,11 @@ A spec file::
 Each cell is an ordinary :class:`~polymodal.config.ExperimentConfig` (validated like any config);
 ``eval`` also holds the evaluation options of :class:`polymodal.evaluate.run.EvaluationOptions`.
 A model given as a string is a preset of ``polymodal.models.preset`` (``early``, ``tfn``, ...).
+A contrastive preset (``clip``, ``moco``) becomes a two-stage cell: its towers are pretrained
+on the training split, then their frozen encoders feed a linear classifier (:data:`LINEAR_PROBE`).
+A model section may also hold a ``pretrain`` section of its own (as an experiment's top-level
+``pretrain``; see :class:`polymodal.config.PretrainConfig`), e.g.
+``clip-finetune: {pretrain: {preset: clip, transfer: {mode: finetune}}, head: classification}``.
 Validation reports every problem of the file at once, each with its YAML path in the spec
 (``models.concat.fusion.name: ...``, ``datasets.0.task: ...``, ``grid.train.lr: ...``).
 """
@@ -304,11 +309,23 @@ def _preset_model(name: str) -> dict[str, Any]:
         value = load_preset(name)
     except ConfigError as exc:
         raise ConfigError([f"model: {p}" for p in exc.problems]) from None
-    if "towers" in value:
-        raise ConfigError(
-            [f"model: preset {name!r} is a contrastive pair of towers, not a supervised model"]
-        )
+    if "towers" in value:  # contrastive towers: pretrain them, then a linear probe
+        return {"pretrain": name, **LINEAR_PROBE}
     return value
+
+
+LINEAR_PROBE: dict[str, Any] = {
+    "fusion": {"name": "concat"},
+    "head": {"name": "classification", "hidden_dim": None, "dropout": 0.0},
+}
+"""The supervised stage a contrastive preset gets in a benchmark: the towers' encoders,
+frozen (``pretrain.transfer.mode: linear_probe``), concatenated into a linear classifier."""
+
+
+def _split_pretrain(model: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    """A model entry's supervised section and its ``pretrain`` section (None without one)."""
+    section = dict(model)
+    return section, section.pop("pretrain", None)
 
 
 def _relocate(problem: str, data_path: str, model_path: str, variant: Variant) -> str:
@@ -325,7 +342,7 @@ def _relocate(problem: str, data_path: str, model_path: str, variant: Variant) -
             message += f" (the section is set through grid key {key})"
             break
     head, _, rest = path.partition(".")
-    where = {"data": data_path, "model": model_path}.get(head)
+    where = {"data": data_path, "model": model_path, "pretrain": f"{model_path}.pretrain"}.get(head)
     if where is None:
         return f"{path}: {message}"  # train.*, eval.*, seed: the same path in the spec
     return f"{where}.{rest}: {message}" if rest else f"{where}: {message}"
@@ -341,14 +358,17 @@ def cell_config(
     """
     label = label or dataset_label(data)
     model = spec.models[variant.model]
+    section, pretrain = _split_pretrain(_preset_model(model) if isinstance(model, str) else model)
     raw = {
         "name": f"{slug(label)}__{slug(variant.name)}__s{seed}",
         "seed": seed,
         "data": data.model_dump(),
-        "model": _preset_model(model) if isinstance(model, str) else model,
+        "model": section,
         "train": {**spec.train.model_dump(), "progress": False},
         "eval": spec.eval.experiment_eval(),
     }
+    if pretrain is not None:
+        raw["pretrain"] = pretrain
     raw = apply_overrides(raw, list(variant.overrides))
     return parse_config(raw, source=f"benchmark {spec.name}: {label} / {variant.name}")
 
