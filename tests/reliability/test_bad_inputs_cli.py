@@ -63,7 +63,10 @@ CASES: dict[str, Case] = {
     "unknown_dataset": (
         lambda media: "data: {name: imagenet}\n" + MODEL,
         [],
-        ["data.name: unknown dataset 'imagenet' (allowed: digits-av, manifest, synthetic)"],
+        [
+            "data.name: unknown dataset 'imagenet' (allowed: digits-av, manifest, synthetic, "
+            "translation-pairs)"
+        ],
         ConfigError,
     ),
     "manifest_duplicate_id": (
@@ -126,7 +129,8 @@ def test_cli_unknown_dataset_name_in_datasets_show() -> None:
     result = runner.invoke(app, ["datasets", "show", "imagenet"])
     assert result.exit_code == 2
     assert result.output == (
-        "error: unknown dataset 'imagenet'\nfix: use one of: digits-av, manifest, synthetic\n"
+        "error: unknown dataset 'imagenet'\nfix: use one of: digits-av, manifest, synthetic, "
+        "translation-pairs\n"
     )
     debug = runner.invoke(app, ["--debug", "datasets", "show", "imagenet"])
     assert isinstance(debug.exception, UnknownComponentError)

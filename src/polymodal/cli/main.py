@@ -63,6 +63,22 @@ def _main(
 ) -> None:
     _STATE["debug"] = debug
     _STATE["quiet"] = quiet
+    _log_to_stderr(quiet)
+
+
+def _log_to_stderr(quiet: bool) -> None:
+    """Show the ``polymodal`` logger's messages (progress of long work: feature caching, bad
+    rows skipped) on stderr: INFO and up, WARNING and up with --quiet. Added once."""
+    import logging
+
+    logger = logging.getLogger("polymodal")
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    if not any(getattr(h, "_polymodal", False) for h in logger.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler._polymodal = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+        logger.propagate = False
 
 
 def _quiet_lightning() -> None:

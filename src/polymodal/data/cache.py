@@ -60,6 +60,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import logging
 import math
 import os
 import re
@@ -82,6 +83,8 @@ from polymodal.data.collate import collate_samples
 from polymodal.data.schema import Batch, Features, ModalityBatch, ModalitySpec, Sample
 from polymodal.encoders.base import Encoder
 from polymodal.errors import ConfigError, DataError
+
+_LOG = logging.getLogger("polymodal")
 
 FORMAT_VERSION = 1
 TEMP_PREFIX = ".tmp-"
@@ -698,6 +701,29 @@ class FeatureCache:
         return removed
 
 
+class _Progress:
+    """Logs ``what: done/total`` on the ``polymodal`` logger at most every ``every`` seconds
+    (encoding a split with a pretrained encoder can take minutes), and the total time at the end."""
+
+    def __init__(self, what: str, total: int, every: float = 15.0) -> None:
+        self.what, self.total, self.every = what, total, every
+        self.start = self.last = time.perf_counter()
+        _LOG.info("%s: %d samples", what, total)
+
+    def update(self, done: int) -> None:
+        now = time.perf_counter()
+        if now - self.last >= self.every:
+            self.last = now
+            rate = done / max(now - self.start, 1e-9)
+            left = (self.total - done) / max(rate, 1e-9)
+            _LOG.info(
+                "%s: %d/%d (%.1f/s, about %.0f s left)", self.what, done, self.total, rate, left
+            )
+
+    def done(self, done: int) -> None:
+        _LOG.info("%s: %d done in %.1f s", self.what, done, time.perf_counter() - self.start)
+
+
 def _write_entry(
     entry: Path,
     fingerprint: str,
@@ -718,6 +744,7 @@ def _write_entry(
     dim: int | None = None
     dtype: torch.dtype | None = None
     encoder.eval()
+    progress = _Progress(f"feature cache: encoding {modality!r} of split {split!r}", size)
     try:
         with torch.no_grad():
             for number, start in enumerate(range(0, size, batch_size)):
@@ -737,8 +764,10 @@ def _write_entry(
                     _save_array(entry / f"{name}.{number}.npy", array)
                 ids.extend(batch.ids)
                 chunks.append(arrays["tokens"].shape[:2])
+                progress.update(len(ids))
     finally:
         encoder.train(was_training)
+    progress.done(len(ids))
     if len(set(ids)) != len(ids):
         duplicated = sorted(i for i, n in collections.Counter(ids).items() if n > 1)[:5]
         raise DataError(
