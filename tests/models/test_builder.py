@@ -166,3 +166,18 @@ def test_count_parameters() -> None:
         p.requires_grad_(False)
     assert count_parameters(model, trainable_only=True) == 4 + 15
     assert count_parameters(nn.Linear(2, 2)) == 6
+
+
+def test_unlabelled_dataset_refuses_a_supervised_head():
+    from polymodal.config import ModelConfig
+    from polymodal.data.schema import DatasetInfo, ModalitySpec, TaskSpec
+    from polymodal.errors import ConfigError
+    from polymodal.models.builder import build_model
+
+    info = DatasetInfo(
+        "pairs", {"x": ModalitySpec("x", "tabular", (4,))}, TaskSpec("none", 0), "unlabelled"
+    )
+    with pytest.raises(ConfigError, match="has no labels"):
+        build_model(ModelConfig.model_validate({"encoders": {"x": "mlp"}}), info)
+    tower = {"encoders": {"x": "mlp"}, "head": {"name": "retrieval", "embed_dim": 8}}
+    assert build_model(ModelConfig.model_validate(tower), info).head.embed_dim == 8

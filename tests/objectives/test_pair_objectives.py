@@ -65,3 +65,34 @@ def test_unknown_parameter_and_wrong_tower_count_fail_clearly():
         build_objective("contrastive", {"a": _Tower("a"), "b": _Tower("b")}, {"bogus": 1})
     with pytest.raises(ConfigError, match="exactly two towers"):
         build_objective("contrastive", {"a": _Tower("a")}, {})
+
+
+def test_itm_adds_a_matching_loss_on_mined_negatives():
+    from polymodal.objectives.matching import matching_pairs
+    from polymodal.objectives.pair import interaction_pair
+
+    towers = {"a": _Tower("a"), "b": _Tower("b")}
+    plain = build_objective("contrastive", towers, {})
+    with_itm = build_objective("contrastive", towers, {"itm_weight": 0.5, "itm_hidden_dim": 8})
+    batch = _batch(6)
+    torch.manual_seed(3)
+    total = with_itm.loss(batch)
+    # by hand: the same mined pairs (same RNG state), the head on [a, b, a*b], cross-entropy
+    emb_a, emb_b = towers["a"](batch), towers["b"](batch)
+    sim = (
+        torch.nn.functional.normalize(emb_a, dim=-1)
+        @ torch.nn.functional.normalize(emb_b, dim=-1).T
+    )
+    torch.manual_seed(3)
+    pairs = matching_pairs(sim.detach())
+    logits = with_itm.itm.head(interaction_pair(emb_a[pairs.index_a], emb_b[pairs.index_b]))
+    itm = torch.nn.functional.cross_entropy(logits, pairs.label)
+    assert torch.allclose(total, plain.loss(batch) + 0.5 * itm, atol=1e-6)
+    total.backward()
+    assert with_itm.itm.head.net[0].weight.grad is not None  # the matching head learns
+    assert with_itm.match_logits(batch).shape == (6, 2)
+
+
+def test_itm_weight_must_not_be_negative():
+    with pytest.raises(ConfigError, match="itm_weight"):
+        build_objective("contrastive", {"a": _Tower("a"), "b": _Tower("b")}, {"itm_weight": -1})

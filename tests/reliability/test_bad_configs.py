@@ -80,7 +80,11 @@ BAD_CONFIGS: dict[str, tuple[str | bytes, list[str], list[str]]] = {
         [r"^train\.optimizer: Input should be 'adamw', 'adam' or 'sgd' \(got 'lbfgs'\)"],
     ),
     "no_encoders": ("model: {encoders: {}}\n", [], [r"^model\.encoders: .*at least 1 item"]),
-    "no_model": ("seed: 1\n", [], [r"^model: Field required$"]),
+    "no_model": (
+        "seed: 1\n",
+        [],
+        [r"give `model` \(supervised\), `pretrain` \(contrastive\), or both"],
+    ),
     "unknown_encoder_and_fusion": (
         "model: {encoders: {image: cnnn}, fusion: blend}\n",
         [],

@@ -89,6 +89,14 @@ def build_model(cfg: ModelConfig, info: DatasetInfo) -> MultimodalModel:
         else _validated(INTERACTIONS, cfg.interaction, "model.interaction", problems)
     )
     fusion_params = _validated(FUSIONS, cfg.fusion, "model.fusion", problems)
+    if info.task.type == "none" and (cfg.head is None or cfg.head.name != "retrieval"):
+        _raise(
+            [
+                f"model.head: dataset {info.name!r} has no labels (task none), so a supervised "
+                "model cannot train on it; give the data a label column, or train towers with "
+                "a contrastive `pretrain` section (each tower with a `retrieval` head)"
+            ]
+        )
     head_spec = cfg.head or ComponentSpec(name=DEFAULT_HEADS[info.task.type])
     head_params = _validated(HEADS, head_spec, "model.head", problems)
     _raise(problems)

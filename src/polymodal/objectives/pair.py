@@ -5,7 +5,8 @@ embeddings ``[B, D]``, e.g. the towers of the ``clip`` / ``moco`` presets built 
 :func:`polymodal.models.preset.build_towers`) and turns a batch into a scalar loss:
 
 - ``contrastive`` (:class:`ContrastivePairObjective`): symmetric InfoNCE with a learned
-  temperature (CLIP, Radford et al. 2021), :mod:`polymodal.objectives.contrastive`;
+  temperature (CLIP, Radford et al. 2021), :mod:`polymodal.objectives.contrastive`, optionally
+  plus image-text matching on in-batch hard negatives (ALBEF's ITM, ``itm_weight``);
 - ``moco`` (:class:`MoCoPairObjective`): cross-modal momentum contrast with one queue of
   negatives per modality (MoCo, He et al. 2020; ALBEF's cross-modal queues, Li et al. 2021),
   :mod:`polymodal.objectives.moco`.
@@ -26,12 +27,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from polymodal.data.schema import Batch
 from polymodal.errors import ConfigError, DataError
+from polymodal.heads.matching import MatchingHead
 from polymodal.objectives.contrastive import ContrastiveLoss, tower_embedding
+from polymodal.objectives.matching import MatchingLoss
 from polymodal.objectives.moco import CrossModalMoCo
 from polymodal.registry import OBJECTIVES
 
@@ -84,17 +88,35 @@ class PairObjective(nn.Module):
         raise NotImplementedError
 
 
+def interaction_pair(emb_a: Tensor, emb_b: Tensor) -> Tensor:
+    """Pair features for matching: ``[a, b, a * b]`` of L2-normalised embeddings ``[N, D]`` ->
+    ``[N, 3D]``; the product terms make a match readable by a small head (a concatenation alone
+    leaves every interaction to the head's hidden layer)."""
+    a, b = F.normalize(emb_a, dim=-1), F.normalize(emb_b, dim=-1)
+    return torch.cat([a, b, a * b], dim=-1)
+
+
 @OBJECTIVES.register("contrastive")
 class ContrastivePairObjective(PairObjective):
     """Symmetric InfoNCE between the two towers' embeddings with a learned temperature (CLIP,
     Radford et al. 2021; see :mod:`polymodal.objectives.contrastive`). Pairs with a side absent
     are left out; ``positives`` marks in-batch duplicates as positives.
 
+    With ``itm_weight > 0`` an image-text matching term is added, as ALBEF's ITC + ITM (Li et
+    al. 2021): for each valid pair, one negative per side is mined in the batch with probability
+    ``softmax`` of the (detached) contrastive similarities, never a positive
+    (:mod:`polymodal.objectives.matching`), and a ``matching`` head classifies the ``3N`` pairs'
+    :func:`interaction_pair` features as match / no match. ``match_logits(batch)`` then scores
+    the batch's own pairs.
+
     Args:
         towers: modality -> tower (injected), exactly two.
         init_temperature: initial temperature (CLIP: 0.07).
         max_logit_scale: clamp of the logit scale ``1 / temperature`` (CLIP: 100).
         learn_temperature: learn the temperature, or keep it fixed.
+        itm_weight: weight of the matching loss (0: none, plain CLIP).
+        itm_hidden_dim: hidden width of the matching head (None: linear).
+        itm_hardest: take the most similar negative instead of sampling one.
     """
 
     def __init__(
@@ -103,18 +125,43 @@ class ContrastivePairObjective(PairObjective):
         init_temperature: float = 0.07,
         max_logit_scale: float = 100.0,
         learn_temperature: bool = True,
+        itm_weight: float = 0.0,
+        itm_hidden_dim: int | None = 256,
+        itm_hardest: bool = False,
     ) -> None:
         super().__init__()
-        _check_towers("contrastive", towers)
+        names = _check_towers("contrastive", towers)
+        if itm_weight < 0:
+            raise ConfigError(
+                [f"objective 'contrastive': itm_weight must be >= 0, got {itm_weight}"]
+            )
         self.towers = nn.ModuleDict(dict(towers))
         self.criterion = ContrastiveLoss(init_temperature, max_logit_scale, learn_temperature)
+        self.itm_weight = itm_weight
+        self.itm: MatchingLoss | None = None
+        if itm_weight > 0:
+            width = tower_width(towers[names[0]])
+            head = MatchingHead(3 * width, None, hidden_dim=itm_hidden_dim)
+            self.itm = MatchingLoss(head, fuse=interaction_pair, hardest=itm_hardest)
 
     def loss(self, batch: Batch, positives: Tensor | None = None) -> Tensor:
         a, b = self.modalities
         emb = {m: tower_embedding(self.towers[m], batch) for m in (a, b)}
-        return self.criterion(
-            emb[a], emb[b], _present(batch, a), _present(batch, b), positives=positives
-        )
+        present = {m: _present(batch, m) for m in (a, b)}
+        loss = self.criterion(emb[a], emb[b], present[a], present[b], positives=positives)
+        if self.itm is None:
+            return loss
+        sim = F.normalize(emb[a], dim=-1) @ F.normalize(emb[b], dim=-1).T  # [B, B]
+        itm = self.itm(emb[a], emb[b], sim, present[a], present[b], positives=positives)
+        return loss + self.itm_weight * itm
+
+    def match_logits(self, batch: Batch) -> Tensor:
+        """Match logits ``[B, 2]`` (no match, match) of the batch's own pairs (needs ITM)."""
+        if self.itm is None:
+            raise ConfigError(["objective 'contrastive': match_logits needs itm_weight > 0"])
+        a, b = self.modalities
+        emb = {m: tower_embedding(self.towers[m], batch) for m in (a, b)}
+        return self.itm.head(interaction_pair(emb[a], emb[b]))
 
 
 @OBJECTIVES.register("moco")
