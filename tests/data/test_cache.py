@@ -501,3 +501,28 @@ def test_entries_and_clear(tmp_path):
     assert cache.clear() == 1
     assert cache.entries() == []
     assert list(tmp_path.iterdir()) == []
+
+
+def test_equal_inputs_are_encoded_once_and_every_row_gets_its_features(tmp_path):
+    g = torch.Generator().manual_seed(5)
+    images = [torch.rand(3, 8, 8, generator=g) for _ in range(3)]
+    # rows: a, b, c, a (a copy, not the same object), absent, b, absent
+    inputs = [images[0], images[1], images[2], images[0].clone(), None, images[1], None]
+    data = ListDataset(
+        [
+            Sample(f"r{i}", {"image": x, "tab": torch.zeros(4)}, torch.tensor(0))
+            for i, x in enumerate(inputs)
+        ]
+    )
+    encoder = frozen_cnn()
+    calls = count_calls(encoder)
+    cached = FeatureCache(tmp_path).get_or_compute(
+        key_of(encoder, data), "train", data, encoder, 2, Collator(SPECS)
+    )
+    assert sum(calls) == 4  # a, b, c and one absent row
+    assert cached.ids == [f"r{i}" for i in range(7)]
+    reference = encoder(Collator(SPECS)(data.samples).inputs["image"])
+    for row in range(7):
+        assert torch.equal(cached[row].pooled, reference.pooled[row])
+        assert torch.equal(cached[row].tokens, reference.tokens[row])
+        assert bool(cached[row].present) == (inputs[row] is not None)

@@ -724,6 +724,30 @@ class _Progress:
         _LOG.info("%s: %d done in %.1f s", self.what, done, time.perf_counter() - self.start)
 
 
+def _content_key(value: Any) -> tuple[Any, ...]:
+    """A key equal for equal inputs: dtype, shape and a SHA-256 of the bytes (None: absent)."""
+    if not isinstance(value, Tensor):
+        return ("absent",) if value is None else ("object", id(value))
+    data = value.detach().cpu().contiguous()
+    if data.dtype == torch.bfloat16:
+        data = data.view(torch.int16)
+    digest = hashlib.sha256(data.numpy().tobytes()).hexdigest()
+    return (str(value.dtype), tuple(value.shape), digest)
+
+
+def _distinct_rows(dataset: Dataset[Sample], modality: str) -> tuple[list[str], np.ndarray]:
+    """The ids of ``dataset`` and, per row, the first row with an equal input of ``modality``
+    (rows naming one file, e.g. five captions of one photo, are encoded once)."""
+    ids: list[str] = []
+    first: dict[tuple[Any, ...], int] = {}
+    source = np.empty(len(dataset), dtype=np.int64)  # type: ignore[arg-type]
+    for index in range(len(source)):
+        sample = dataset[index]
+        ids.append(sample.id)
+        source[index] = first.setdefault(_content_key(sample.inputs.get(modality)), index)
+    return ids, source
+
+
 def _write_entry(
     entry: Path,
     fingerprint: str,
@@ -734,22 +758,30 @@ def _write_entry(
     collate: Callable[[list[Sample]], Batch],
 ) -> None:
     """Encode ``dataset`` into ``entry``: batch chunks first, then the split's arrays (tokens
-    padded to the longest sample), ``index.json``, and ``complete.json`` last."""
+    padded to the longest sample), ``index.json``, and ``complete.json`` last.
+
+    Rows whose input equals an earlier row's (same dtype, shape and bytes) are not encoded
+    again: they get that row's features (exact for batch-invariant encoders, as caching
+    assumes)."""
     modality = encoder.modality
     was_training = encoder.training
     device = _device_of(encoder)
-    size = len(dataset)  # type: ignore[arg-type]
-    ids: list[str] = []
+    ids, source = _distinct_rows(dataset, modality)
+    distinct = np.unique(source)  # rows to encode, in order
+    size = len(distinct)
     chunks: list[tuple[int, int]] = []  # (rows, T) of each batch
     dim: int | None = None
     dtype: torch.dtype | None = None
     encoder.eval()
-    progress = _Progress(f"feature cache: encoding {modality!r} of split {split!r}", size)
+    what = f"feature cache: encoding {modality!r} of split {split!r}"
+    if size < len(ids):
+        what += f" ({size} distinct inputs of {len(ids)} rows)"
+    progress = _Progress(what, size)
     try:
         with torch.no_grad():
             for number, start in enumerate(range(0, size, batch_size)):
-                samples = [dataset[i] for i in range(start, min(size, start + batch_size))]
-                batch = collate(samples)
+                rows = distinct[start : start + batch_size]
+                batch = collate([dataset[int(i)] for i in rows])
                 if modality not in batch.inputs:
                     raise DataError(
                         f"collated batches have no {modality!r} modality",
@@ -762,12 +794,11 @@ def _write_entry(
                 arrays = _feature_arrays(features, dim, dtype, modality)
                 for name, array in arrays.items():
                     _save_array(entry / f"{name}.{number}.npy", array)
-                ids.extend(batch.ids)
                 chunks.append(arrays["tokens"].shape[:2])
-                progress.update(len(ids))
+                progress.update(start + len(rows))
     finally:
         encoder.train(was_training)
-    progress.done(len(ids))
+    progress.done(size)
     if len(set(ids)) != len(ids):
         duplicated = sorted(i for i, n in collections.Counter(ids).items() if n > 1)[:5]
         raise DataError(
@@ -776,7 +807,7 @@ def _write_entry(
         )
     if not ids or dim is None or dtype is None:
         raise DataError(f"split {split!r} is empty: nothing to cache", fix="check the dataset")
-    _assemble(entry, chunks, dim, dtype)
+    _assemble(entry, chunks, dim, dtype, np.searchsorted(distinct, source))
     files = {f"{name}.npy": (entry / f"{name}.npy").stat().st_size for name in ARRAYS}
     index = {"ids": ids, "dim": dim, "torch_dtype": str(dtype).removeprefix("torch.")}
     _write_json(entry / INDEX, index)
@@ -839,9 +870,16 @@ def _stored(values: Tensor) -> np.ndarray:
     return cpu.numpy().astype(_NUMPY_DTYPES[values.dtype], copy=False)
 
 
-def _assemble(entry: Path, chunks: Sequence[tuple[int, int]], dim: int, dtype: torch.dtype) -> None:
-    """Concatenate the batch chunks of ``entry`` into the split's arrays, then delete them."""
-    rows = sum(b for b, _ in chunks)
+def _assemble(
+    entry: Path,
+    chunks: Sequence[tuple[int, int]],
+    dim: int,
+    dtype: torch.dtype,
+    order: np.ndarray,
+) -> None:
+    """Write the split's arrays from the batch chunks of ``entry`` (then delete them): output
+    row ``r`` holds encoded row ``order[r]`` (the chunks hold the encoded rows in order)."""
+    rows = len(order)
     longest = max(t for _, t in chunks)
     store = _NUMPY_DTYPES[dtype]
     out = {
@@ -864,13 +902,15 @@ def _assemble(entry: Path, chunks: Sequence[tuple[int, int]], dim: int, dtype: t
     out["padding_mask"][:] = True
     start = 0
     for number, (b, t) in enumerate(chunks):
+        targets = np.flatnonzero((order >= start) & (order < start + b))  # output rows
+        picks = order[targets] - start  # their rows in this chunk
         for name, target in out.items():
             part = entry / f"{name}.{number}.npy"
             values = np.load(part, mmap_mode="r")
             if name in ("tokens", "padding_mask"):
-                target[start : start + b, :t] = values
+                target[targets, :t] = values[picks]
             else:
-                target[start : start + b] = values
+                target[targets] = values[picks]
             del values
             part.unlink()
         start += b
