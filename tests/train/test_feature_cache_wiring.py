@@ -103,3 +103,61 @@ def test_second_run_reuses_a_shared_cache_without_encoding(vit, tmp_path, monkey
     assert json.loads((tmp_path / "b" / "train_summary.json").read_text())["epochs"] == 2
     # the clean evaluation pass reads the cache too
     evaluate_run(tmp_path / "b", options=EvaluationOptions(resamples=0))
+
+
+def pretrain_config(vit: str, cache):
+    retrieval = {"name": "retrieval", "embed_dim": 8}
+    return parse_config(
+        {
+            "seed": 1,
+            "data": {"name": "synthetic", "task": "redundant", "n": 96, "image_size": 8},
+            "pretrain": {
+                "objective": {"name": "contrastive"},
+                "towers": {
+                    "image": {
+                        "encoders": {"image": {"name": "hf", "checkpoint": vit}},
+                        "head": retrieval,
+                    },
+                    "text": {"encoders": {"text": {"name": "text_gru"}}, "head": retrieval},
+                },
+            },
+            "train": {
+                "max_epochs": 2,
+                "batch_size": 16,
+                "lr": 3e-3,
+                "progress": False,
+                "feature_cache": cache,
+            },
+        }
+    )
+
+
+def test_pretraining_on_cached_features_equals_the_uncached_run(vit, tmp_path):
+    plain = train(pretrain_config(vit, False), tmp_path / "plain")
+    cached = train(pretrain_config(vit, True), tmp_path / "cached")
+    assert cached.metrics == plain.metrics
+    wa, wb = weights(tmp_path / "plain"), weights(tmp_path / "cached")
+    assert wa.keys() == wb.keys()  # the towers' real keys, frozen ViT included
+    assert any(k.startswith("towers.image.encoders.image.backbone.") for k in wb)
+    for key in wa:
+        assert wa[key].equal(wb[key]), key
+    assert len(FeatureCache(tmp_path / "cached" / "feature_cache").entries()) == 1
+    options = EvaluationOptions(resamples=0)
+    assert (
+        evaluate_run(tmp_path / "cached", options=options).metrics
+        == evaluate_run(tmp_path / "plain", options=options).metrics
+    )
+
+
+def test_empty_splits_are_not_cached(vit, tmp_path):
+    from polymodal.data.bundle import ListDataset
+    from polymodal.data.loading import build_data
+    from polymodal.models.builder import build_model
+    from polymodal.train.feature_cache import cache_features
+
+    experiment = config(vit, True)
+    bundle = build_data(experiment.data, seed=3)
+    bundle.splits["val"] = ListDataset([])  # e.g. val_fraction: 0
+    model = build_model(experiment.model, bundle.info)
+    found = cache_features(experiment, bundle, model, tmp_path, ["image"], batch_size=16)
+    assert sorted(found) == ["test", "train"]

@@ -129,13 +129,15 @@ def cache_features(
 ) -> dict[str, dict[str, CachedFeatures]]:
     """Cached features ``split -> modality -> CachedFeatures`` of ``modalities`` (frozen
     encoders of ``model``) for ``splits`` (None: every split of ``bundle``), computed with
-    ``batch_size`` where absent from ``cache_dir``. ``encoder_configs`` (default: the
-    experiment's ``model.encoders``) are the encoders' config sections, part of the key.
+    ``batch_size`` where absent from ``cache_dir``; empty splits (e.g. ``val_fraction: 0``)
+    are left out. ``encoder_configs`` (default: the experiment's ``model.encoders``) are the
+    encoders' config sections, part of the key.
 
     Raises:
         ConfigError: one of ``modalities`` has a trainable encoder.
     """
     names = list(bundle.splits) if splits is None else list(splits)
+    names = [n for n in names if len(bundle.splits[n]) > 0]  # type: ignore[arg-type]  # e.g. no val
     out: dict[str, dict[str, CachedFeatures]] = {name: {} for name in names}
     cache = FeatureCache(cache_dir)
     if encoder_configs is None:
