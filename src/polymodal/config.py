@@ -61,6 +61,10 @@ class ModelConfig(_Strict):
     interaction: ComponentSpec | None = None
     fusion: ComponentSpec = Field(default_factory=lambda: ComponentSpec(name="concat"))
     head: ComponentSpec | None = None
+    unimodal_loss_weight: float = Field(0.0, ge=0.0)
+    """w > 0 gives each encoder a linear classifier of the task on its own features, whose
+    losses (weighted by w) are added during training, against modality competition (see
+    :class:`polymodal.models.multimodal.MultimodalModel`); 0 (default): none."""
 
 
 class EarlyStoppingConfig(_Strict):
@@ -546,9 +550,28 @@ def load_config(
     return parse_config(raw, source=source)
 
 
+_OMITTED_AT_DEFAULT = {"unimodal_loss_weight": 0.0}
+"""Model-section keys added after configs were first saved: left out of the saved mapping at
+their default, so runs and benchmark cells saved before them keep their config (and key)."""
+
+
+def _without_late_defaults(model: Any) -> Any:
+    if isinstance(model, dict):
+        for key, default in _OMITTED_AT_DEFAULT.items():
+            if key in model and model[key] == default:
+                del model[key]
+    return model
+
+
 def config_to_dict(config: ExperimentConfig) -> dict[str, Any]:
     """A plain mapping of the resolved config (what ``config.yaml`` of a run holds)."""
-    return config.model_dump(mode="json")
+    out = config.model_dump(mode="json")
+    _without_late_defaults(out.get("model"))
+    pretrain = out.get("pretrain")
+    if isinstance(pretrain, dict):
+        for tower in (pretrain.get("towers") or {}).values():
+            _without_late_defaults(tower)
+    return out
 
 
 def config_to_yaml(config: ExperimentConfig) -> str:

@@ -196,3 +196,22 @@ def test_pretrain_problem_is_reported_at_the_model_entry():
     }
     with pytest.raises(ConfigError, match=r"models\.bad\.pretrain\.objective\.bogus"):
         expand_cells(BenchSpec.model_validate(raw))
+
+
+def test_a_preset_with_changes_is_merged_key_by_key():
+    from polymodal.bench.spec import BenchSpec, expand_cells
+
+    raw = {
+        "name": "t",
+        "datasets": [{"name": "synthetic", "n": 200}],
+        "models": {
+            "tfn-aux": {"preset": "tfn", "unimodal_loss_weight": 1.0, "fusion": {"proj_dim": 4}}
+        },
+        "seeds": [0],
+    }
+    (cell,) = expand_cells(BenchSpec.model_validate(raw))
+    model = cell.config.model
+    assert model.unimodal_loss_weight == 1.0
+    assert model.fusion.name == "tensor"
+    assert model.fusion.params["proj_dim"] == 4
+    assert model.fusion.params["hidden_dim"] == 64  # the rest of the preset is kept

@@ -215,3 +215,52 @@ def test_concat_learns_xor_but_late_cannot() -> None:
     late = _xor_accuracy({"name": "late", "dropout": 0.0}, None)
     assert concat > 0.9
     assert late < 0.75
+
+
+def test_unimodal_losses_are_added_on_the_rows_that_have_the_modality():
+    import torch.nn.functional as F
+
+    from polymodal.config import ModelConfig
+    from polymodal.data.schema import DatasetInfo, ModalityBatch, ModalitySpec, TaskSpec
+    from polymodal.models.builder import build_model
+
+    specs = {m: ModalitySpec(m, "tabular", (3,)) for m in ("a", "b")}
+    info = DatasetInfo("t", specs, TaskSpec("multiclass", 4))
+    section = {"encoders": {"a": "mlp", "b": "mlp"}, "unimodal_loss_weight": 0.5}
+    torch.manual_seed(0)
+    model = build_model(ModelConfig.model_validate(section), info).eval()  # no dropout
+    assert set(model.unimodal_heads) == {"a", "b"}
+    present_b = torch.tensor([True, False, True, True, False])
+    inputs = {
+        "a": ModalityBatch(torch.randn(5, 3), torch.ones(5, dtype=torch.bool)),
+        "b": ModalityBatch(torch.randn(5, 3) * present_b[:, None], present_b),
+    }
+    batch = Batch([f"s{i}" for i in range(5)], inputs, torch.tensor([0, 1, 2, 3, 1]))
+    output = model(batch)
+    target = batch.target
+    logits_a = model.unimodal_heads["a"](model.encoders["a"](inputs["a"]).pooled)
+    logits_b = model.unimodal_heads["b"](model.encoders["b"](inputs["b"]).pooled)
+    expected = (
+        F.cross_entropy(output.output, target)
+        + 0.5
+        * (
+            F.cross_entropy(logits_a, target)
+            + F.cross_entropy(logits_b[present_b], target[present_b])
+        )
+        / 2
+    )
+    assert torch.allclose(model.loss(output, target), expected)
+    fused_only = model.head(model.fuse(model.encode(batch))[0])
+    assert torch.equal(output.output, fused_only)  # predictions come from the fused output
+    plain = build_model(ModelConfig.model_validate({"encoders": {"a": "mlp", "b": "mlp"}}), info)
+    assert plain.unimodal_heads is None
+    assert not any(k.startswith("unimodal_heads") for k in plain.state_dict())
+
+
+def test_saved_config_leaves_out_a_zero_unimodal_weight():
+    from polymodal.config import config_to_dict, parse_config
+
+    plain = config_to_dict(parse_config({"model": {"encoders": {"image": "cnn"}}}))
+    assert "unimodal_loss_weight" not in plain["model"]  # keys saved before it stay the same
+    raw = {"model": {"encoders": {"image": "cnn"}, "unimodal_loss_weight": 1.0}}
+    assert config_to_dict(parse_config(raw))["model"]["unimodal_loss_weight"] == 1.0

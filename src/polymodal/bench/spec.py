@@ -24,6 +24,8 @@ on the training split, then their frozen encoders feed a linear classifier (:dat
 A model section may also hold a ``pretrain`` section of its own (as an experiment's top-level
 ``pretrain``; see :class:`polymodal.config.PretrainConfig`), e.g.
 ``clip-finetune: {pretrain: {preset: clip, transfer: {mode: finetune}}, head: classification}``.
+A preset with changes is ``{preset: NAME, ...}``, merged key by key, e.g.
+``tfn-aux: {preset: tfn, unimodal_loss_weight: 1.0, fusion: {proj_dim: 16}}``.
 Validation reports every problem of the file at once, each with its YAML path in the spec
 (``models.concat.fusion.name: ...``, ``datasets.0.task: ...``, ``grid.train.lr: ...``).
 """
@@ -322,6 +324,19 @@ LINEAR_PROBE: dict[str, Any] = {
 frozen (``pretrain.transfer.mode: linear_probe``), concatenated into a linear classifier."""
 
 
+def _model_entry(model: str | dict[str, Any]) -> dict[str, Any]:
+    """A model entry as a model section: a preset name, a mapping with ``preset`` and the
+    values to change (merged key by key), or a model section as it is."""
+    from polymodal.config import _deep_merge
+
+    if isinstance(model, str):
+        return _preset_model(model)
+    if "preset" in model:
+        rest = {k: v for k, v in model.items() if k != "preset"}
+        return _deep_merge(_preset_model(str(model["preset"])), rest)
+    return model
+
+
 def _split_pretrain(model: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     """A model entry's supervised section and its ``pretrain`` section (None without one)."""
     section = dict(model)
@@ -357,8 +372,7 @@ def cell_config(
     progress bar is off (the benchmark shows its own progress).
     """
     label = label or dataset_label(data)
-    model = spec.models[variant.model]
-    section, pretrain = _split_pretrain(_preset_model(model) if isinstance(model, str) else model)
+    section, pretrain = _split_pretrain(_model_entry(spec.models[variant.model]))
     raw = {
         "name": f"{slug(label)}__{slug(variant.name)}__s{seed}",
         "seed": seed,

@@ -157,7 +157,13 @@ def build_model(cfg: ModelConfig, info: DatasetInfo) -> MultimodalModel:
             task=info.task,
         )
     _raise(problems)
-    return MultimodalModel(encoders, fusion, head, interaction)
+    unimodal = None
+    if cfg.unimodal_loss_weight > 0:
+        if info.task.type not in DEFAULT_HEADS:
+            _raise([f"model.unimodal_loss_weight: needs a supervised task, not {info.task.type!r}"])
+        width = info.task.num_outputs
+        unimodal = {m: nn.Linear(int(enc.out_dim), width) for m, enc in encoders.items()}
+    return MultimodalModel(encoders, fusion, head, interaction, unimodal, cfg.unimodal_loss_weight)
 
 
 def count_parameters(module: nn.Module, *, trainable_only: bool = False) -> int:

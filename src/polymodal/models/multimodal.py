@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
+import torch
 from torch import Tensor, nn
 
 from polymodal.data.schema import Batch, Features, ModelOutput, TaskSpec
@@ -47,6 +48,12 @@ class TaskDecoder(nn.Module):
         return self._decode(output)
 
 
+UNIMODAL_PREFIX = "unimodal_logits/"
+"""``ModelOutput.extras`` key prefix of a unimodal head's output (``unimodal_logits/<m>``)."""
+PRESENT_PREFIX = "present/"
+"""``ModelOutput.extras`` key prefix of a modality's presence mask, next to its unimodal output."""
+
+
 class MultimodalModel(nn.Module):
     """Encoders (one per used modality), an optional interaction, a fusion and a head.
 
@@ -57,11 +64,22 @@ class MultimodalModel(nn.Module):
     a ``forward_with_extras(features) -> (fused, extras)`` method; they land in
     ``ModelOutput.extras``.
 
+    **Unimodal auxiliary losses.** With ``unimodal_heads`` (modality -> a classifier of the task
+    over that encoder's pooled features ``[B, D_m]``, before any interaction) and
+    ``unimodal_loss_weight`` w > 0, the training loss adds w times the mean of their task losses
+    (each on the samples that have the modality); predictions still come from the fused output
+    only. Training the fused model alone lets each encoder learn its own modality poorly (one
+    modality's gradient signal dominates: "modality competition", Wang et al. 2020, *What Makes
+    Training Multi-modal Classification Networks Hard?*, whose gradient blending weighs such
+    unimodal losses); the extra terms keep every encoder learning.
+
     Args:
         encoders: modality name -> encoder; the order is the modality order of the model.
         fusion: the fusion, built with ``in_dims`` of the (interaction's) feature widths.
         head: the head, or None when ``fusion.owns_head``.
         interaction: optional cross-modal layers.
+        unimodal_heads: optional modality -> unimodal classifier (see above).
+        unimodal_loss_weight: w, the weight of the unimodal losses.
     """
 
     def __init__(
@@ -70,6 +88,8 @@ class MultimodalModel(nn.Module):
         fusion: Fusion,
         head: Head | None = None,
         interaction: Interaction | None = None,
+        unimodal_heads: Mapping[str, nn.Module] | None = None,
+        unimodal_loss_weight: float = 0.0,
     ) -> None:
         super().__init__()
         if not encoders:
@@ -84,7 +104,10 @@ class MultimodalModel(nn.Module):
         self.head = head
         self.task: TaskSpec = fusion.task
         self.decoder = TaskDecoder(self.task) if head is None else None
+        self._unimodal_loss = _TASK_LOSS.get(self.task.type, cross_entropy_loss)
         self.frozen_encoders: set[str] = set()
+        self.unimodal_heads = nn.ModuleDict(dict(unimodal_heads)) if unimodal_heads else None
+        self.unimodal_loss_weight = unimodal_loss_weight
 
     def freeze_encoders(self, names: Iterable[str]) -> None:
         """Freeze the encoders of ``names``: no gradient, and eval mode (no dropout, fixed
@@ -108,6 +131,9 @@ class MultimodalModel(nn.Module):
 
     def encode(self, batch: Batch) -> dict[str, Features]:
         """Per-modality features after the encoders and the interaction (if any)."""
+        return self._interact(self._encode_each(batch))
+
+    def _encode_each(self, batch: Batch) -> dict[str, Features]:
         missing = [m for m in self.encoders if m not in batch.inputs]
         if missing:
             raise DataError(
@@ -116,27 +142,46 @@ class MultimodalModel(nn.Module):
                 fix="collate every modality the model has an encoder for (it may be absent in "
                 "every sample: present False)",
             )
-        features = {m: encoder(batch.inputs[m]) for m, encoder in self.encoders.items()}
-        if self.interaction is not None:
-            features = self.interaction(features)
-        return features
+        return {m: encoder(batch.inputs[m]) for m, encoder in self.encoders.items()}
+
+    def _interact(self, features: dict[str, Features]) -> dict[str, Features]:
+        return features if self.interaction is None else self.interaction(features)
 
     def fuse(self, features: dict[str, Features]) -> tuple[Tensor, dict[str, Tensor]]:
         """The fused vector ``[B, fusion.out_dim]`` and the fusion's extras (maybe empty)."""
         return self.fusion.forward_with_extras(features)
 
     def forward(self, batch: Batch) -> ModelOutput:
-        features = self.encode(batch)
+        encoded = self._encode_each(batch)
+        features = self._interact(encoded)
         fused, extras = self.fuse(features)
         output = fused if self.head is None else self.head(fused)
-        return ModelOutput(output=output, features=features, extras=dict(extras))
+        extras = dict(extras)
+        if self.unimodal_heads is not None:  # on each encoder's own features, before interaction
+            for m, head in self.unimodal_heads.items():
+                extras[f"{UNIMODAL_PREFIX}{m}"] = head(encoded[m].pooled)
+                extras[f"{PRESENT_PREFIX}{m}"] = encoded[m].present
+        return ModelOutput(output=output, features=features, extras=extras)
 
     def _task_head(self) -> Head | TaskDecoder:
         return self.head if self.head is not None else self.decoder  # type: ignore[return-value]
 
     def loss(self, output: ModelOutput, target: Tensor) -> Tensor:
-        """Scalar training loss of the model's output against ``target`` (the task's loss)."""
-        return self._task_head().loss(output.output, target)
+        """Scalar training loss of the model's output against ``target``: the task's loss,
+        plus ``unimodal_loss_weight`` times the mean over modalities of each unimodal head's
+        task loss on the samples that have the modality (when the model has unimodal heads)."""
+        loss = self._task_head().loss(output.output, target)
+        if self.unimodal_heads is None or self.unimodal_loss_weight == 0.0:
+            return loss
+        terms = []
+        for m in self.unimodal_heads:
+            logits = output.extras[f"{UNIMODAL_PREFIX}{m}"]
+            present = output.extras[f"{PRESENT_PREFIX}{m}"].bool()
+            if bool(present.any()):
+                terms.append(self._unimodal_loss(logits[present], target[present]))
+        if not terms:
+            return loss
+        return loss + self.unimodal_loss_weight * torch.stack(terms).mean()
 
     def predict(self, output: ModelOutput) -> Prediction:
         """Decoded predictions of the model's output."""

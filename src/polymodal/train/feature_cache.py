@@ -111,7 +111,14 @@ def cached_view(model: MultimodalModel, modalities: Sequence[str]) -> Multimodal
         m: CachedStandIn(encoder) if m in modalities else encoder
         for m, encoder in model.encoders.items()
     }
-    view = MultimodalModel(encoders, model.fusion, model.head, model.interaction)
+    view = MultimodalModel(
+        encoders,
+        model.fusion,
+        model.head,
+        model.interaction,
+        model.unimodal_heads,
+        model.unimodal_loss_weight,
+    )
     view.freeze_encoders(m for m in model.frozen_encoders if m not in modalities)
     return view
 
