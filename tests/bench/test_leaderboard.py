@@ -276,3 +276,26 @@ def test_leaderboard_command_does_not_import_torch(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("dataset,task,metric,higher_is_better,rank,model,")
+
+
+def test_every_model_can_be_compared_with_a_reference_model():
+    board = compute_leaderboard(made_up_cells(), reference="B", resamples=200)
+    rows = {r.model: r for r in board.rows}
+    assert [r.model for r in board.rows] == ["A", "B", "C"]  # still ranked by the metric
+    assert rows["B"].delta is None
+    assert rows["B"].baseline == "B"
+    # A against B on their common seeds (0, 1), pooled, by hand
+    a = pd.concat([clean("A", s) for s in (0, 1)])
+    b = pd.concat([clean("B", s) for s in (0, 1)])
+    hit_a = (a["target"] == a["prediction"]).to_numpy()
+    hit_b = (b["target"] == b["prediction"]).to_numpy()
+    assert rows["A"].delta == pytest.approx(hit_a.mean() - hit_b.mean())
+    p = {"A": mcnemar_by_hand(hit_a, hit_b), "C": rows["C"].p_value}
+    assert rows["A"].p_holm == pytest.approx(holm_by_hand(p)["A"])
+    text = board.to_markdown()
+    assert "Δ vs B" in text
+    assert "| reference |" in text
+    assert "paired difference to `B`" in text
+    missing = compute_leaderboard(made_up_cells(), reference="Z", resamples=200)
+    assert missing.rows[1].baseline == "A"  # no such model: the best, with a note
+    assert any("no model 'Z'" in note for note in missing.notes)

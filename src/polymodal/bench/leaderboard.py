@@ -88,12 +88,13 @@ class LeaderboardRow:
         mean, std: over seeds (std NaN for one seed).
         ci_low, ci_high, ci_kind: interval of the mean ("t over seeds") or, for one seed, the
             run's bootstrap interval ("bootstrap"); NaN and "" when there is none.
-        delta, delta_ci_low, delta_ci_high: paired difference ``model - best`` of the metric on
-            the pooled predictions of common seeds, with its bootstrap interval (None for the
-            best and when not paired).
+        delta, delta_ci_low, delta_ci_high: paired difference ``model - baseline`` of the metric
+            on the pooled predictions of common seeds, with its bootstrap interval (None for the
+            baseline and when not paired).
         p_value, p_holm, significant, test: the test against the best, Holm-adjusted p-value,
             whether it rejects at ``alpha``, and which test ("mcnemar" or "bootstrap").
         paired_samples: number of pooled sample pairs.
+        baseline: the model Δ and p compare with (the best, or the leaderboard's reference).
         params, flops_per_sample, latency_ms_p50, train_seconds: efficiency means (None when
             not measured).
         relative_robustness: mean relative robustness (None when not measured).
@@ -119,6 +120,7 @@ class LeaderboardRow:
     significant: bool | None = None
     test: str | None = None
     paired_samples: int | None = None
+    baseline: str | None = None
     params: float | None = None
     flops_per_sample: float | None = None
     latency_ms_p50: float | None = None
@@ -136,12 +138,14 @@ class Leaderboard:
         level: confidence level of the intervals.
         resamples: paired bootstrap resamples.
         notes: things a reader should know (unpaired models, missing predictions, ...).
+        reference: the model every other is compared with (None: the best of each group).
     """
 
     rows: list[LeaderboardRow]
     alpha: float = 0.05
     level: float = 0.95
     resamples: int = 1000
+    reference: str | None = None
     notes: list[str] = field(default_factory=list)
 
     def groups(self) -> dict[tuple[str, str], list[LeaderboardRow]]:
@@ -193,12 +197,13 @@ class Leaderboard:
 
     def legend(self) -> str:
         """What the columns mean."""
+        against = f"`{self.reference}`" if self.reference else "the best model"
         return (
             f"Mean ± standard deviation over seeds; {self.level:.0%} CI: Student t over seeds "
-            "(for one seed, the run's bootstrap interval). Δ: paired difference to the best "
-            "model on the test predictions of common seeds, pooled, with a paired bootstrap "
+            f"(for one seed, the run's bootstrap interval). Δ: paired difference to {against} "
+            "on the test predictions of common seeds, pooled, with a paired bootstrap "
             f"interval ({self.resamples} resamples). p: McNemar's test (accuracy) or the paired "
-            "bootstrap, Holm-corrected over the models compared with the best; "
+            f"bootstrap, Holm-corrected over the models compared with {against}; "
             f"* significant at α = {self.alpha:g}."
         )
 
@@ -235,7 +240,9 @@ def table_cells(rows: Sequence[LeaderboardRow], level: float) -> tuple[list[str]
     """Header and formatted cells of one dataset group's table (efficiency and robustness
     columns only when some model measured them)."""
     metric = rows[0].metric
-    header = ["rank", "model", "seeds", metric, f"{level:.0%} CI", "Δ vs best", "p (Holm)"]
+    baseline = next((r.baseline for r in rows if r.baseline), None)
+    against = "best" if baseline is None or baseline == rows[0].model else baseline
+    header = ["rank", "model", "seeds", metric, f"{level:.0%} CI", f"Δ vs {against}", "p (Holm)"]
     extra = [c for c in EFFICIENCY_COLUMNS if any(getattr(r, c) is not None for r in rows)]
     header += [EFFICIENCY_COLUMNS[c][1] for c in extra]
     robust = any(r.relative_robustness is not None for r in rows)
@@ -245,8 +252,8 @@ def table_cells(rows: Sequence[LeaderboardRow], level: float) -> tuple[list[str]
     for r in rows:
         mean = _num(r.mean) + ("" if math.isnan(r.std) else f" ± {_num(r.std)}")
         ci = "-" if math.isnan(r.ci_low) else f"[{_num(r.ci_low)}, {_num(r.ci_high)}]"
-        if r.rank == 1:
-            delta = "best"
+        if r.model == (baseline or rows[0].model):
+            delta = "best" if against == "best" else "reference"
         elif r.delta is None:
             delta = "-"
         else:
@@ -424,11 +431,14 @@ def compute_leaderboard(
     test: TestName = "auto",
     resamples: int = 1000,
     level: float = 0.95,
+    reference: str | None = None,
 ) -> Leaderboard:
-    """Rank the models of every dataset group and compare each with the best (see the module)."""
+    """Rank the models of every dataset group and compare each with the best, or with the
+    ``reference`` model where the group has it (e.g. the best unimodal baseline; see the
+    module)."""
     from polymodal.evaluate.stats import holm
 
-    board = Leaderboard([], alpha=alpha, level=level, resamples=resamples)
+    board = Leaderboard([], alpha=alpha, level=level, resamples=resamples, reference=reference)
     groups: dict[tuple[str, str], list[CellResult]] = {}
     for cell in cells:
         groups.setdefault((cell.dataset, str(cell.payload.get("task"))), []).append(cell)
@@ -447,9 +457,14 @@ def compute_leaderboard(
         stats.sort(key=lambda s: sign * s.mean)  # stable: ties keep benchmark order
         if not stats:
             continue
-        best = stats[0]
+        best = next((s for s in stats if s.model == reference), None) if reference else None
+        if reference and best is None:
+            board.notes.append(f"{dataset}: no model {reference!r}; compared with the best")
+        best = best or stats[0]
         comparisons: dict[str, Comparison] = {}
-        for other in stats[1:]:
+        for other in stats:
+            if other is best:
+                continue
             pairs = pooled_pairs(other.cells, best.cells)
             if isinstance(pairs, str):
                 board.notes.append(
@@ -492,6 +507,7 @@ def compute_leaderboard(
                     test=comparison.test,
                     paired_samples=comparison.samples,
                 )
+            row["baseline"] = best.model
             board.rows.append(LeaderboardRow(**row))
     return board
 
@@ -538,4 +554,5 @@ def build_leaderboard(bench_dir: str | Path, **overrides: Any) -> Leaderboard:
         test=options.get("test", "auto"),
         resamples=int(options.get("resamples", 1000)),
         level=float(options.get("level", 0.95)),
+        reference=options.get("reference"),
     )

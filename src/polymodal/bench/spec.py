@@ -100,6 +100,8 @@ class LeaderboardOptions(BaseModel):
         test: ``mcnemar`` (accuracy, multiclass), ``bootstrap`` (paired bootstrap of the primary
             metric) or ``auto`` (McNemar when the primary metric is accuracy, else bootstrap).
         resamples: resamples of the paired bootstrap.
+        reference: compare every model with this one (e.g. the best unimodal baseline) instead
+            of with the best of its dataset.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -107,6 +109,7 @@ class LeaderboardOptions(BaseModel):
     alpha: float = Field(0.05, gt=0.0, lt=1.0)
     test: Literal["auto", "bootstrap", "mcnemar"] = "auto"
     resamples: int = Field(1000, ge=10)
+    reference: str | None = None
 
 
 class BenchSpec(BaseModel):

@@ -229,6 +229,9 @@ def leaderboard(
         ..., help="A benchmark directory written by `polymodal bench`."
     ),
     output_format: str = typer.Option("md", "--format", "-f", help="md, csv or json."),
+    reference: Optional[str] = typer.Option(
+        None, "--reference", "-r", help="Compare every model with this one, not with the best."
+    ),
 ) -> None:
     """Print a benchmark's leaderboard: models ranked per dataset, with seeds and significance."""
 
@@ -241,7 +244,7 @@ def leaderboard(
             )
         from polymodal.bench.leaderboard import build_leaderboard
 
-        board = build_leaderboard(bench_dir)
+        board = build_leaderboard(bench_dir, **({"reference": reference} if reference else {}))
         render = {"md": board.to_markdown, "csv": board.to_csv, "json": board.to_json}
         text = render[output_format]()
         typer.echo(text, nl=False)
