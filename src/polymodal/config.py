@@ -567,6 +567,8 @@ def config_to_dict(config: ExperimentConfig) -> dict[str, Any]:
     """A plain mapping of the resolved config (what ``config.yaml`` of a run holds)."""
     out = config.model_dump(mode="json")
     _without_late_defaults(out.get("model"))
+    if out.get("pretrain") is None:  # added later: runs saved before it keep their config
+        out.pop("pretrain", None)
     pretrain = out.get("pretrain")
     if isinstance(pretrain, dict):
         for tower in (pretrain.get("towers") or {}).values():

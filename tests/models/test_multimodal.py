@@ -262,5 +262,7 @@ def test_saved_config_leaves_out_a_zero_unimodal_weight():
 
     plain = config_to_dict(parse_config({"model": {"encoders": {"image": "cnn"}}}))
     assert "unimodal_loss_weight" not in plain["model"]  # keys saved before it stay the same
+    assert "pretrain" not in plain
+    assert parse_config(plain) == parse_config({"model": {"encoders": {"image": "cnn"}}})
     raw = {"model": {"encoders": {"image": "cnn"}, "unimodal_loss_weight": 1.0}}
     assert config_to_dict(parse_config(raw))["model"]["unimodal_loss_weight"] == 1.0
