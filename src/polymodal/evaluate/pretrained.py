@@ -29,7 +29,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from polymodal.data.loading import build_data, make_dataloader
+from polymodal.data.loading import make_dataloader
 from polymodal.data.schema import Sample
 from polymodal.errors import PolymodalError
 from polymodal.evaluate.metrics.retrieval import Positives, rank_queries
@@ -207,28 +207,16 @@ def evaluate_pretrained(
         The ``metrics.json`` payload: ``metrics`` (``"<query>-><gallery>/R@1"``, ...),
         ``intervals``, ``split``, ``num_samples``.
     """
-    import json
-
+    from polymodal.evaluate.run import split_dataset
     from polymodal.train.feature_cache import cache_dir_of
     from polymodal.train.pretrain import cached_objective, load_pretrain_objective
-    from polymodal.train.run import CHECKPOINT_DIR
+    from polymodal.train.run import load_run_config, load_run_data
 
     run_dir = Path(run_dir)
-    state_path = run_dir / CHECKPOINT_DIR / "data_state.json"
-    state = json.loads(state_path.read_text()) if state_path.is_file() else None
-    from polymodal.train.run import load_run_config
-
-    config = load_run_config(run_dir)
-    bundle = build_data(config.data, seed=config.seed, state=state)
+    bundle = load_run_data(run_dir, load_run_config(run_dir))
     config, objective = load_pretrain_objective(run_dir, bundle.info)
     split = split or config.eval.split
-    if split not in bundle.splits:
-        raise PolymodalError(
-            f"the dataset has no split {split!r}",
-            where=str(run_dir),
-            fix=f"use one of: {', '.join(sorted(bundle.splits))}",
-        )
-    dataset = bundle.splits[split]
+    dataset = split_dataset(bundle, split, run_dir)
     a, b = objective.modalities
     specs = {m: bundle.info.modalities[m] for m in (a, b)}
     size = batch_size or config.eval.batch_size or config.pretrain_train.batch_size

@@ -14,11 +14,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from torch.utils.data import Dataset
 
 from polymodal.config import ExperimentConfig
 from polymodal.data.bundle import DataBundle
 from polymodal.data.loading import make_dataloader
-from polymodal.data.schema import TaskSpec
+from polymodal.data.schema import Sample, TaskSpec
 from polymodal.errors import PolymodalError
 from polymodal.evaluate.metrics import (
     compute_metrics,
@@ -116,6 +117,17 @@ def metric_intervals(
     return intervals
 
 
+def split_dataset(bundle: DataBundle, split: str, run_dir: str | Path) -> Dataset[Sample]:
+    """The dataset of ``split``; a PolymodalError naming the splits there are otherwise."""
+    if split not in bundle.splits:
+        raise PolymodalError(
+            f"the dataset has no split {split!r}",
+            where=str(run_dir),
+            fix=f"use one of: {', '.join(sorted(bundle.splits))}",
+        )
+    return bundle.splits[split]
+
+
 def evaluate_run(
     run_dir: str | Path,
     *,
@@ -146,13 +158,7 @@ def evaluate_run(
         return EvaluationResult(run_dir, payload["split"], payload["metrics"], ranks, payload)
     config, bundle, model = load_trained(run_dir)
     split = split or config.eval.split
-    if split not in bundle.splits:
-        raise PolymodalError(
-            f"the dataset has no split {split!r}",
-            where=str(run_dir),
-            fix=f"use one of: {', '.join(sorted(bundle.splits))}",
-        )
-    dataset = bundle.splits[split]
+    dataset = split_dataset(bundle, split, run_dir)
     used = {name: bundle.info.modalities[name] for name in config.model.encoders}
     size = batch_size or config.eval.batch_size or config.train.batch_size
     task = bundle.info.task

@@ -209,8 +209,7 @@ def load_pretrain_objective(
     run_dir: str | Path, info: DatasetInfo
 ) -> tuple[ExperimentConfig, PairObjective]:
     """The config and trained objective (eval mode) of a pretraining run directory."""
-    from polymodal.train.checkpoint import load_weights
-    from polymodal.train.run import CHECKPOINT_DIR, load_run_config
+    from polymodal.train.run import load_best_weights, load_run_config
 
     run_dir = Path(run_dir)
     config = load_run_config(run_dir)
@@ -222,15 +221,7 @@ def load_pretrain_objective(
             "two-stage run)",
         )
     objective = build_pretrain_objective(config, info)
-    weights = run_dir / CHECKPOINT_DIR / "model.safetensors"
-    if not weights.is_file():
-        raise CheckpointError(
-            "the pretraining run has no trained weights (checkpoint/model.safetensors)",
-            where=str(run_dir),
-            fix="train it first, or resume it with --resume",
-        )
-    objective.load_state_dict(load_weights(weights))
-    objective.eval()
+    load_best_weights(objective, run_dir)
     return config, objective
 
 

@@ -394,23 +394,38 @@ def load_run_config(run_dir: str | Path) -> ExperimentConfig:
     return parse_config(yaml.safe_load(path.read_text()), source=str(path))
 
 
-def load_trained(run_dir: str | Path) -> tuple[ExperimentConfig, DataBundle, torch.nn.Module]:
-    """Rebuild a trained run: its config, its data (same preprocessing state) and its best model."""
-    run_dir = Path(run_dir)
-    config = load_run_config(run_dir)
-    state_path = run_dir / CHECKPOINT_DIR / "data_state.json"
+def load_run_data(run_dir: str | Path, config: ExperimentConfig) -> DataBundle:
+    """The data of a run, rebuilt with the preprocessing state it was trained with."""
+    state_path = Path(run_dir) / CHECKPOINT_DIR / "data_state.json"
     state: dict[str, Any] | None = (
         json.loads(state_path.read_text()) if state_path.is_file() else None
     )
-    bundle = build_data(config.data, seed=config.seed, state=state)
-    model = build_model(config.model, bundle.info)
-    weights_path = run_dir / CHECKPOINT_DIR / "model.safetensors"
+    return build_data(config.data, seed=config.seed, state=state)
+
+
+def load_best_weights(module: torch.nn.Module, run_dir: str | Path) -> None:
+    """Load a run's best weights (``checkpoint/model.safetensors``, strict) into ``module`` and
+    put it in eval mode.
+
+    Raises:
+        CheckpointError: the run has no trained weights.
+    """
+    weights_path = Path(run_dir) / CHECKPOINT_DIR / "model.safetensors"
     if not weights_path.is_file():
         raise CheckpointError(
             "the run has no trained weights (checkpoint/model.safetensors)",
             where=str(run_dir),
             fix="train it first, or resume it with `polymodal train CONFIG --out RUN --resume`",
         )
-    model.load_state_dict(load_weights(weights_path))
-    model.eval()
+    module.load_state_dict(load_weights(weights_path))
+    module.eval()
+
+
+def load_trained(run_dir: str | Path) -> tuple[ExperimentConfig, DataBundle, torch.nn.Module]:
+    """Rebuild a trained run: its config, its data (same preprocessing state) and its best model."""
+    config = load_run_config(run_dir)
+    bundle = load_run_data(run_dir, config)
+    assert config.model is not None  # a contrastive run: polymodal.train.pretrain
+    model = build_model(config.model, bundle.info)
+    load_best_weights(model, run_dir)
     return config, bundle, model
