@@ -74,3 +74,12 @@ def test_cli_refuses_a_supervised_model_on_unlabelled_data(tmp_path):
     assert result.exit_code == 2
     assert "has no labels (task none)" in result.output
     assert "Traceback" not in result.output
+
+
+def test_cli_refuses_supervised_evaluation_options_on_a_contrastive_run(tmp_path):
+    config = _write(tmp_path)
+    run = tmp_path / "run"
+    assert runner.invoke(app, ["train", str(config), "--out", str(run)]).exit_code == 0
+    result = runner.invoke(app, ["evaluate", str(run), "--robustness"])
+    assert result.exit_code == 2
+    assert "robustness not available for a contrastive run" in result.output

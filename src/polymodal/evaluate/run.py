@@ -146,6 +146,16 @@ def evaluate_run(
     if load_run_config(run_dir).model is None:  # a contrastive run: retrieval in both directions
         from polymodal.evaluate.pretrained import RANKS_FILE, evaluate_pretrained
 
+        asked = [n for n in ("robustness", "contribution", "efficiency") if getattr(options, n)]
+        if asked or metrics:
+            raise PolymodalError(
+                f"{', '.join(asked + (['metrics'] if metrics else []))} not available for a "
+                "contrastive run: it is evaluated by retrieval (R@K both ways)",
+                where=str(run_dir),
+                fix="drop those options, or evaluate the supervised stage of a two-stage run "
+                "(its run directory, not its `pretrain` folder)",
+            )
+
         payload = evaluate_pretrained(
             run_dir,
             split=split,
