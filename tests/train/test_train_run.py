@@ -121,3 +121,16 @@ def test_bad_data_fails_before_anything_is_written(tmp_path):
     with pytest.raises(PolymodalError, match=r"missing\.jsonl"):
         train(config, tmp_path / "run")
     assert not (tmp_path / "run").exists()  # a corrected rerun is not refused as "already a run"
+
+
+def test_resume_of_a_run_stopped_before_its_first_checkpoint_starts_it_again(tmp_path):
+    import shutil
+
+    train(tiny_config(max_epochs=1), tmp_path / "fresh")
+    train(tiny_config(max_epochs=1), tmp_path / "stopped")
+    shutil.rmtree(tmp_path / "stopped" / "checkpoint")  # as if killed before any checkpoint
+    train(tiny_config(max_epochs=1), tmp_path / "stopped", resume=True)
+    fresh = load_file(tmp_path / "fresh" / "checkpoint" / "model.safetensors")
+    again = load_file(tmp_path / "stopped" / "checkpoint" / "model.safetensors")
+    assert fresh.keys() == again.keys()
+    assert all(fresh[k].equal(again[k]) for k in fresh)

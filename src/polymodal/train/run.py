@@ -362,14 +362,14 @@ def _cached_features(
     )
 
 
-def _check_resumable(config: ExperimentConfig, run_dir: Path) -> str:
+def _check_resumable(config: ExperimentConfig, run_dir: Path) -> str | None:
+    """The checkpoint to resume ``run_dir`` from; None when the run (same config) stopped before
+    its first checkpoint, so it starts again from the beginning.
+
+    Raises:
+        CheckpointError: a different config, or nothing of a run there at all.
+    """
     path = last_checkpoint(run_dir)
-    if not path.with_suffix(".safetensors").is_file():
-        raise CheckpointError(
-            "nothing to resume: no checkpoint/last.safetensors",
-            where=str(run_dir),
-            fix="train without --resume, or give the run directory of an interrupted run",
-        )
     saved = run_dir / CONFIG_FILE
     if saved.is_file():
         previous = yaml.safe_load(saved.read_text())
@@ -379,7 +379,16 @@ def _check_resumable(config: ExperimentConfig, run_dir: Path) -> str:
                 where=str(saved),
                 fix="resume with the same config and overrides, or train into a new --out",
             )
-    return str(path)
+    if path.with_suffix(".safetensors").is_file():
+        return str(path)
+    if saved.is_file():
+        _LOG.warning("%s stopped before its first checkpoint: starting it again", run_dir)
+        return None
+    raise CheckpointError(
+        "nothing to resume: no checkpoint/last.safetensors",
+        where=str(run_dir),
+        fix="train without --resume, or give the run directory of an interrupted run",
+    )
 
 
 def load_run_config(run_dir: str | Path) -> ExperimentConfig:
