@@ -201,3 +201,10 @@ def test_training_seconds_errors_say_what_is_wrong(tmp_path: Path) -> None:
     (tmp_path / "train_summary.json").write_text("{not json")
     with pytest.raises(PolymodalError, match="invalid JSON"):
         training_seconds(tmp_path)
+
+
+def test_training_seconds_of_a_two_stage_run_counts_both_stages(tmp_path: Path) -> None:
+    (tmp_path / "pretrain").mkdir()
+    (tmp_path / "train_summary.json").write_text(json.dumps({"train_seconds": 12.5}))
+    (tmp_path / "pretrain" / "train_summary.json").write_text(json.dumps({"train_seconds": 30.0}))
+    assert training_seconds(tmp_path) == 42.5

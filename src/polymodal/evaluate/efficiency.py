@@ -28,7 +28,7 @@ data, in eval mode under ``torch.no_grad``:
   (another profiler already running, another device type) the field is None and
   ``peak_memory_method`` says why, rather than a wrong number.
 - **training time**: :func:`training_seconds` reads ``train_seconds`` from a run's
-  ``train_summary.json``.
+  ``train_summary.json`` (both stages' for a two-stage run).
 """
 
 from __future__ import annotations
@@ -264,12 +264,20 @@ def measure_efficiency(
 
 
 def training_seconds(run_dir: str | Path) -> float:
-    """Wall-clock training time of a run: ``train_seconds`` of its ``train_summary.json``.
+    """Wall-clock training time of a run: ``train_seconds`` of its ``train_summary.json``, plus
+    that of its pretraining stage (``pretrain/``) for a two-stage run.
 
     Raises:
         PolymodalError: the file is missing, unreadable, or has no number ``train_seconds``.
     """
-    path = Path(run_dir) / TRAIN_SUMMARY
+    stage_one = Path(run_dir) / "pretrain"
+    before = _stage_seconds(stage_one) if (stage_one / TRAIN_SUMMARY).is_file() else 0.0
+    return before + _stage_seconds(Path(run_dir))
+
+
+def _stage_seconds(run_dir: Path) -> float:
+    """``train_seconds`` of one run directory's ``train_summary.json``."""
+    path = run_dir / TRAIN_SUMMARY
     if not path.is_file():
         raise PolymodalError(
             f"no {TRAIN_SUMMARY}: the run has not finished training",
