@@ -33,6 +33,7 @@ from polymodal.data.loading import make_dataloader
 from polymodal.data.schema import Sample
 from polymodal.errors import PolymodalError
 from polymodal.evaluate.metrics.retrieval import Positives, rank_queries
+from polymodal.evaluate.stats import bootstrap_ci
 from polymodal.io import write_json_atomic, write_text_atomic
 
 KS = (1, 5, 10)
@@ -108,17 +109,17 @@ def retrieval_direction(
     return table, len(g_first)
 
 
-def _bootstrap(values: np.ndarray, resamples: int, level: float, seed: int) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of ``values`` (queries resampled)."""
-    rng = np.random.default_rng(seed)
-    n = len(values)
-    means = np.empty(resamples)
-    for start in range(0, resamples, 256):
-        stop = min(start + 256, resamples)
-        draws = rng.integers(0, n, size=(stop - start, n))
-        means[start:stop] = values[draws].mean(axis=1)
-    alpha = (1.0 - level) / 2.0
-    return float(np.quantile(means, alpha)), float(np.quantile(means, 1.0 - alpha))
+class _QueryMean:
+    """The mean of a per-query value (R@K hit, reciprocal rank), as a resamplable metric for
+    :func:`~polymodal.evaluate.stats.bootstrap_ci` (queries are the resampled units)."""
+
+    higher_is_better = True
+
+    def compute(self, values: np.ndarray) -> float:
+        return float(values.mean())
+
+    def compute_resampled(self, values: np.ndarray, indices: np.ndarray) -> np.ndarray:
+        return values[indices].mean(axis=1)
 
 
 def summarize_direction(
@@ -148,8 +149,10 @@ def summarize_direction(
     intervals: dict[str, dict[str, float]] = {}
     if resamples > 0:
         for name, values in per_query.items():
-            low, high = _bootstrap(values, resamples, level, seed)
-            intervals[name] = {"low": low, "high": high, "level": level}
+            ci = bootstrap_ci(
+                _QueryMean(), values, len(values), resamples=resamples, level=level, seed=seed
+            )
+            intervals[name] = {"low": ci.low, "high": ci.high, "level": level}
     return metrics, intervals
 
 
