@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from polymodal.data.collate import collate_modality
 from polymodal.data.schema import ModalityBatch, ModalitySpec
 from polymodal.encoders.hf import HFEncoder, find_layer_stack
-from polymodal.encoders.pooling import masked_mean
 from polymodal.errors import CheckpointError, ConfigError, DataError
+from polymodal.nn import masked_mean
 from polymodal.registry import ENCODERS
 
 transformers = pytest.importorskip("transformers")

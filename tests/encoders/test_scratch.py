@@ -11,8 +11,8 @@ from torch import Tensor
 
 from polymodal.data.collate import collate_modality
 from polymodal.data.schema import ModalityBatch, ModalitySpec
-from polymodal.encoders.pooling import masked_mean
 from polymodal.errors import ConfigError, DataError
+from polymodal.nn import masked_mean
 from polymodal.registry import ENCODERS
 
 TEXT = ModalitySpec("text", "text", (-1,), vocab_size=30, pad_id=0)

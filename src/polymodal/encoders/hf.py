@@ -58,8 +58,8 @@ from torch import Tensor, nn
 from polymodal.data.schema import Features, ModalityBatch, ModalitySpec
 from polymodal.encoders.base import Encoder
 from polymodal.encoders.checkpoints import resolve_checkpoint
-from polymodal.encoders.pooling import masked_mean, no_padding, zero_padding
 from polymodal.errors import CheckpointError, ConfigError, DataError
+from polymodal.nn import masked_mean, no_padding, zero_padding
 from polymodal.registry import ENCODERS
 
 PoolingKind = Literal["cls", "mean", "attention"]

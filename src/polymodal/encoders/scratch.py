@@ -22,8 +22,8 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from polymodal.data.schema import Features, ModalityBatch, ModalitySpec
 from polymodal.encoders.base import Encoder
-from polymodal.encoders.pooling import lengths_of, masked_mean, no_padding, zero_padding
 from polymodal.errors import ConfigError, DataError
+from polymodal.nn import lengths_of, masked_mean, no_padding, zero_padding
 from polymodal.registry import ENCODERS
 
 

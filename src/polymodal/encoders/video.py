@@ -35,8 +35,8 @@ from torch import Tensor, nn
 
 from polymodal.data.schema import Features, ModalityBatch, ModalitySpec
 from polymodal.encoders.base import Encoder
-from polymodal.encoders.pooling import masked_mean, no_padding, zero_padding
 from polymodal.errors import ConfigError, DataError, UnknownComponentError
+from polymodal.nn import masked_mean, no_padding, zero_padding
 from polymodal.registry import ENCODERS
 
 TemporalKind = Literal["mean", "attention", "transformer"]

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from polymodal.data.schema import Features, TaskSpec
 from polymodal.fusion.base import Fusion, presence_matrix
-from polymodal.interaction.layers import check_params, masked_softmax, zero_absent
+from polymodal.nn import check_params, masked_softmax, zero_absent
 from polymodal.registry import FUSIONS
 
 

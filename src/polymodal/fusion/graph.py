@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from polymodal.data.schema import Features, TaskSpec
 from polymodal.fusion.base import Fusion, presence_matrix
-from polymodal.interaction.layers import check_params, masked_softmax, zero_absent
+from polymodal.nn import check_params, masked_softmax, present_mean, zero_absent
 from polymodal.registry import FUSIONS
 
 
@@ -112,5 +112,5 @@ class GraphFusion(Fusion):
     def forward(self, features: dict[str, Features]) -> Tensor:
         present = presence_matrix(features, self.modalities)  # [B, M]
         h = self.node_states(features)  # [B, M, H]
-        readout = h.sum(dim=1) / present.sum(dim=1, keepdim=True).clamp(min=1.0)  # [B, H]
+        readout = present_mean(h, present)  # [B, H] (absent nodes are zeros already)
         return self.dropout(readout)

@@ -8,6 +8,7 @@ from torch import Tensor, nn
 from polymodal.data.schema import Features, TaskSpec
 from polymodal.fusion.base import Fusion, presence_matrix
 from polymodal.heads.classification import check_hidden, mlp_head
+from polymodal.nn import present_mean
 from polymodal.registry import FUSIONS
 
 
@@ -55,8 +56,7 @@ class LateFusion(Fusion):
         present = presence_matrix(features, self.modalities)  # [B, M]
         outputs = {m: self.heads[m](features[m].pooled) for m in self.modalities}
         stacked = torch.stack([outputs[m] for m in self.modalities], dim=1)  # [B, M, K]
-        total = torch.where(present.unsqueeze(-1) > 0, stacked, 0.0).sum(dim=1)  # [B, K]
-        fused = total / present.sum(dim=1, keepdim=True).clamp(min=1.0)
+        fused = present_mean(stacked, present)  # [B, K]
         return fused, {f"output/{m}": y for m, y in outputs.items()}
 
     def forward(self, features: dict[str, Features]) -> Tensor:

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from polymodal.data.schema import Features, TaskSpec
 from polymodal.fusion.base import Fusion
 from polymodal.fusion.tensor import append_one
-from polymodal.interaction.layers import check_params, zero_absent
+from polymodal.nn import check_params, zero_absent
 from polymodal.registry import FUSIONS
 
 

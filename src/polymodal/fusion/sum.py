@@ -8,6 +8,7 @@ from torch import Tensor, nn
 from polymodal.data.schema import Features, TaskSpec
 from polymodal.errors import ConfigError
 from polymodal.fusion.base import Fusion, presence_matrix
+from polymodal.nn import present_mean
 from polymodal.registry import FUSIONS
 
 
@@ -38,5 +39,4 @@ class SumFusion(Fusion):
         projected = torch.stack(
             [self.proj[m](features[m].pooled) for m in self.modalities], dim=1
         )  # [B, M, dim]
-        total = torch.where(present.unsqueeze(-1) > 0, projected, 0.0).sum(dim=1)  # [B, dim]
-        return total / present.sum(dim=1, keepdim=True).clamp(min=1.0)
+        return present_mean(projected, present)  # [B, dim]

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from polymodal.data.schema import Features
 from polymodal.interaction.base import Interaction
-from polymodal.interaction.layers import (
+from polymodal.nn import (
     check_params,
     key_mask,
     masked_mean,

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from polymodal.data.schema import Features
 from polymodal.interaction.base import Interaction
-from polymodal.interaction.layers import (
+from polymodal.nn import (
     TransformerBlock,
     check_params,
     key_mask,

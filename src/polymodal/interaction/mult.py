@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from polymodal.data.schema import Features
 from polymodal.interaction.base import Interaction
-from polymodal.interaction.layers import (
+from polymodal.nn import (
     TransformerBlock,
     TransformerEncoder,
     check_params,

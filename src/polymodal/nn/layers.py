@@ -16,78 +16,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from polymodal.errors import ConfigError
-
-
-def check_params(component: str, **checks: tuple[bool, str]) -> None:
-    """Raise one :class:`ConfigError` listing every failed parameter check of ``component``.
-
-    Each keyword is a parameter name mapped to ``(ok, requirement)``, e.g.
-    ``check_params("fusion 'tensor'", proj_dim=(proj_dim >= 1, "must be >= 1"))``.
-    """
-    problems = [f"{component}: {name} {need}" for name, (ok, need) in checks.items() if not ok]
-    if problems:
-        raise ConfigError(problems, source=component)
-
-
-def key_mask(padding_mask: Tensor, present: Tensor) -> Tensor:
-    """Keys to ignore, bool ``[B, T]``: padding positions and every position of absent samples."""
-    return padding_mask | ~present[:, None]
-
-
-def valid_positions(padding_mask: Tensor, present: Tensor) -> Tensor:
-    """Positions that hold data, bool ``[B, T]`` (the complement of :func:`key_mask`)."""
-    return ~key_mask(padding_mask, present)
-
-
-def zero_absent(values: Tensor, present: Tensor) -> Tensor:
-    """``values [B, ...]`` with the rows of absent samples (``present [B]`` False) set to 0.
-
-    Uses ``torch.where`` (not a product) so that non-finite values there cannot leak, not even
-    into gradients when applied to an input.
-    """
-    keep = present.reshape(-1, *([1] * (values.dim() - 1)))  # [B, 1, ...]
-    return torch.where(keep, values, torch.zeros((), dtype=values.dtype, device=values.device))
-
-
-def zero_invalid(tokens: Tensor, padding_mask: Tensor, present: Tensor) -> Tensor:
-    """``tokens [B, T, D]`` with padding positions and absent samples set to exactly 0.
-
-    Uses ``torch.where`` (not a product) so that non-finite values there cannot leak.
-    """
-    keep = valid_positions(padding_mask, present)[..., None]  # [B, T, 1]
-    return torch.where(keep, tokens, torch.zeros((), dtype=tokens.dtype, device=tokens.device))
-
-
-def masked_softmax(scores: Tensor, mask: Tensor, dim: int = -1) -> Tensor:
-    """Softmax of ``scores`` along ``dim`` ignoring entries where ``mask`` is True.
-
-    ``mask`` must broadcast to ``scores``. Masked entries get weight exactly 0; a slice whose
-    entries are all masked gets all-zero weights (not NaN), so it contributes nothing.
-    """
-    mask = mask.expand_as(scores)
-    empty = mask.all(dim=dim, keepdim=True)
-    scores = scores.masked_fill(mask, float("-inf"))
-    scores = scores.masked_fill(empty, 0.0)  # finite placeholder for empty slices, zeroed below
-    return torch.softmax(scores, dim=dim).masked_fill(empty, 0.0)
-
-
-def masked_mean(tokens: Tensor, padding_mask: Tensor) -> Tensor:
-    """Mean of ``tokens [B, T, D]`` over non-padding positions -> ``[B, D]`` (zeros if none)."""
-    valid = (~padding_mask).to(tokens.dtype)[..., None]  # [B, T, 1]
-    return (tokens * valid).sum(dim=1) / valid.sum(dim=1).clamp(min=1.0)
-
-
-def last_valid(tokens: Tensor, padding_mask: Tensor) -> Tensor:
-    """State at the last non-padding position of each row of ``tokens [B, T, D]`` -> ``[B, D]``.
-
-    Assumes right padding (what the collate function produces); a row with no valid position
-    gives position 0.
-    """
-    lengths = (~padding_mask).sum(dim=1)  # [B]
-    index = (lengths - 1).clamp(min=0)  # [B]
-    rows = torch.arange(tokens.shape[0], device=tokens.device)
-    return tokens[rows, index]  # [B, D]
+from polymodal.nn.masking import masked_softmax
 
 
 def sinusoidal_positions(length: int, dim: int, *, like: Tensor) -> Tensor:
