@@ -37,7 +37,7 @@ import torch
 from safetensors.torch import load_file
 
 from polymodal.config import parse_config
-from polymodal.encoders.checkpoints import resolve_checkpoint
+from polymodal.sources import resolve_checkpoint
 from polymodal.train.run import train
 
 TARGET_RATIO = 10.0

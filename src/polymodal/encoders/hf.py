@@ -2,7 +2,7 @@
 modality.
 
 The checkpoint is a Hub id, a local folder or ``package:NAME/sub/path`` (see
-:mod:`polymodal.encoders.checkpoints`), loaded with ``transformers.AutoModel.from_pretrained``
+:mod:`polymodal.sources`), loaded with ``transformers.AutoModel.from_pretrained``
 (``trust_remote_code`` is passed through and is False unless the user turns it on). Two families
 load a part of the model: CLIP / SigLIP load their vision tower (``CLIPVisionModel``) for an image
 modality and their text tower for a text modality; encoder-decoder models (Whisper, T5, ...) keep
@@ -57,10 +57,10 @@ from torch import Tensor, nn
 
 from polymodal.data.schema import Features, ModalityBatch, ModalitySpec
 from polymodal.encoders.base import Encoder
-from polymodal.encoders.checkpoints import resolve_checkpoint
 from polymodal.errors import CheckpointError, ConfigError, DataError
 from polymodal.nn import masked_mean, no_padding, zero_padding
 from polymodal.registry import ENCODERS
+from polymodal.sources import resolve_checkpoint
 
 PoolingKind = Literal["cls", "mean", "attention"]
 TrainMode = Literal["frozen", "full", "last_n"]
@@ -248,6 +248,15 @@ class HFEncoder(Encoder):
                 ]
             )
         self.pooling = pooling
+        self._set_train_mode(train_mode, last_n_layers)
+        self.proj = None if out_dim is None else nn.Linear(self.hidden_dim, out_dim)
+        self.out_dim = self.hidden_dim if out_dim is None else out_dim
+        self.attention = AttentionPool(self.out_dim) if pooling == "attention" else None
+        self.train(self.training)
+
+    def _set_train_mode(self, train_mode: TrainMode, last_n_layers: int) -> None:
+        """Freeze the backbone (``frozen``), all of it but its last ``last_n_layers`` blocks
+        (``last_n``), or nothing (``full``)."""
         self.train_mode = train_mode
         self.trained_layers: list[nn.Module] = []  # plain list: not registered twice
         if train_mode != "full":
@@ -258,16 +267,12 @@ class HFEncoder(Encoder):
                 raise ConfigError(
                     [
                         f"encoder 'hf': last_n_layers must be in 1..{len(stack)} for "
-                        f"{checkpoint!r}, got {last_n_layers}"
+                        f"{self.checkpoint!r}, got {last_n_layers}"
                     ]
                 )
             self.trained_layers = list(stack[-last_n_layers:])
             for layer in self.trained_layers:
                 layer.requires_grad_(True)
-        self.proj = None if out_dim is None else nn.Linear(self.hidden_dim, out_dim)
-        self.out_dim = self.hidden_dim if out_dim is None else out_dim
-        self.attention = AttentionPool(self.out_dim) if pooling == "attention" else None
-        self.train(self.training)
 
     def _check_input(self, spec: ModalitySpec) -> None:
         expected = _INPUTS_OF_KIND[spec.kind]

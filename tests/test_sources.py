@@ -1,4 +1,4 @@
-"""Tests of checkpoint references (polymodal.encoders.checkpoints)."""
+"""Tests of checkpoint references (polymodal.sources)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import polymodal.encoders
-from polymodal.encoders.checkpoints import package_path, resolve_checkpoint
 from polymodal.errors import CheckpointError
+from polymodal.sources import package_path, resolve_checkpoint
 
 
 @pytest.fixture

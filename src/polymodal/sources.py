@@ -1,4 +1,4 @@
-"""Resolve a checkpoint reference to something a loader can open.
+"""Resolve a checkpoint reference (pretrained weights) to something a loader can open.
 
 A reference is one of three forms:
 
