@@ -14,11 +14,11 @@ import torch
 
 from polymodal.cli.cache import cache_clear, cache_info, format_bytes, parse_duration
 from polymodal.data.bundle import ListDataset
-from polymodal.data.cache import FeatureCache, dataset_digest, fingerprint
 from polymodal.data.collate import Collator
 from polymodal.data.schema import ModalitySpec, Sample
 from polymodal.encoders.scratch import MLPEncoder
 from polymodal.errors import DataError
+from polymodal.features import FeatureCache, dataset_digest, fingerprint
 
 TAB = ModalitySpec("tab", "tabular", (3,))
 

@@ -1,7 +1,7 @@
 """Plain functions behind ``polymodal cache info`` and ``polymodal cache clear``.
 
 They take the cache folder (and options) and return what the command prints or counts; the CLI
-wires them in. :mod:`polymodal.data.cache` (which imports torch) is imported when a function is
+wires them in. :mod:`polymodal.features` (which imports torch) is imported when a function is
 called, not when this module is imported.
 """
 
@@ -67,7 +67,7 @@ def cache_info(cache_dir: str | PathLike[str]) -> str:
     Raises:
         DataError: ``cache_dir`` exists but is not a folder.
     """
-    from polymodal.data.cache import FeatureCache
+    from polymodal.features import FeatureCache
 
     folder = Path(cache_dir)
     _check_folder(folder)
@@ -108,7 +108,7 @@ def cache_clear(
     Raises:
         DataError: ``cache_dir`` is not a folder, or ``older_than`` cannot be read.
     """
-    from polymodal.data.cache import FeatureCache
+    from polymodal.features import FeatureCache
 
     folder = Path(cache_dir)
     _check_folder(folder)

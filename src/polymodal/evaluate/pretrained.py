@@ -166,7 +166,7 @@ def embed_split(
 ) -> tuple[dict[str, np.ndarray], np.ndarray, list[str]]:
     """Embeddings ``modality -> [N, D]`` (float32), presence bool ``[N, 2]`` and ids of a split,
     in dataset order (eval mode)."""
-    from polymodal.train.feature_cache import cached_loader
+    from polymodal.features.training import cached_loader
 
     objective.eval()
     if cached:
@@ -211,7 +211,7 @@ def evaluate_pretrained(
         ``intervals``, ``split``, ``num_samples``.
     """
     from polymodal.evaluate.run import split_dataset
-    from polymodal.train.feature_cache import cache_dir_of
+    from polymodal.features.training import cache_dir_of
     from polymodal.train.pretrain import cached_objective, load_pretrain_objective
     from polymodal.train.run import load_run_config, load_run_data
 

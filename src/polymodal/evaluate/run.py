@@ -29,10 +29,7 @@ from polymodal.evaluate.metrics import (
 )
 from polymodal.evaluate.predict import predict_table
 from polymodal.evaluate.stats import bootstrap_ci
-from polymodal.io import atomic_write, write_json_atomic, write_text_atomic
-from polymodal.models.multimodal import MultimodalModel
-from polymodal.registry import METRICS
-from polymodal.train.feature_cache import (
+from polymodal.features.training import (
     cache_dir_of,
     cache_features,
     cached_loader,
@@ -40,6 +37,9 @@ from polymodal.train.feature_cache import (
     frozen_modalities,
     log_cached,
 )
+from polymodal.io import atomic_write, write_json_atomic, write_text_atomic
+from polymodal.models.multimodal import MultimodalModel
+from polymodal.registry import METRICS
 from polymodal.train.run import load_run_config, load_trained
 
 

@@ -30,18 +30,18 @@ from torch import Tensor
 
 from polymodal.config import ExperimentConfig, TrainConfig
 from polymodal.data.bundle import DataBundle
-from polymodal.data.cache import CachedFeatures
 from polymodal.data.schema import Batch, DatasetInfo
 from polymodal.errors import CheckpointError
-from polymodal.models.multimodal import MultimodalModel
-from polymodal.models.preset import build_towers
-from polymodal.objectives.pair import PairObjective, build_objective
-from polymodal.train.feature_cache import (
+from polymodal.features import CachedFeatures
+from polymodal.features.training import (
     cache_features,
     cached_view,
     frozen_modalities,
     log_cached,
 )
+from polymodal.models.multimodal import MultimodalModel
+from polymodal.models.preset import build_towers
+from polymodal.objectives.pair import PairObjective, build_objective
 from polymodal.train.module import configure_optimization
 
 PRETRAIN_DIR = "pretrain"
@@ -67,7 +67,7 @@ def cached_objective(
     splits: Sequence[str] | None = None,
 ) -> tuple[PairObjective, dict[str, dict[str, CachedFeatures]]]:
     """The objective reading cached features for its towers' frozen encoders, and those
-    features ``split -> modality -> CachedFeatures`` (see :mod:`polymodal.train.feature_cache`).
+    features ``split -> modality -> CachedFeatures`` (see :mod:`polymodal.features.training`).
 
     The returned objective has the same ``state_dict`` (keys and values) as ``objective``; with
     no frozen encoder it is ``objective`` itself and the features are empty.

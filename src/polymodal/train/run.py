@@ -27,11 +27,19 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from polymodal.config import ExperimentConfig, TrainConfig, config_to_dict, parse_config
 from polymodal.data.bundle import DataBundle
-from polymodal.data.cache import CachedFeatures
 from polymodal.data.loading import build_data, make_dataloader
 from polymodal.data.schema import ModalitySpec, Sample
 from polymodal.data.subset import stratified_subset
 from polymodal.errors import CheckpointError, PolymodalError
+from polymodal.features import CachedFeatures
+from polymodal.features.training import (
+    cache_dir_of,
+    cache_features,
+    cached_loader,
+    cached_view,
+    frozen_modalities,
+    log_cached,
+)
 from polymodal.io import write_json_atomic, write_text_atomic
 from polymodal.models.builder import build_model
 from polymodal.models.multimodal import MultimodalModel
@@ -43,14 +51,6 @@ from polymodal.train.callbacks import (
 )
 from polymodal.train.checkpoint import SafetensorsCheckpointIO, load_weights
 from polymodal.train.environment import collect_environment
-from polymodal.train.feature_cache import (
-    cache_dir_of,
-    cache_features,
-    cached_loader,
-    cached_view,
-    frozen_modalities,
-    log_cached,
-)
 from polymodal.train.module import LitMultimodal
 from polymodal.train.pretrain import (
     PRETRAIN_DIR,

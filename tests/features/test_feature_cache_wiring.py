@@ -9,9 +9,9 @@ import torch
 from safetensors.torch import load_file
 
 from polymodal.config import parse_config
-from polymodal.data.cache import FeatureCache
 from polymodal.encoders.hf import HFEncoder
 from polymodal.evaluate.run import EvaluationOptions, evaluate_run
+from polymodal.features import FeatureCache
 from polymodal.train.run import load_trained, train
 
 transformers = pytest.importorskip("transformers")
@@ -152,8 +152,8 @@ def test_pretraining_on_cached_features_equals_the_uncached_run(vit, tmp_path):
 def test_empty_splits_are_not_cached(vit, tmp_path):
     from polymodal.data.bundle import ListDataset
     from polymodal.data.loading import build_data
+    from polymodal.features.training import cache_features
     from polymodal.models.builder import build_model
-    from polymodal.train.feature_cache import cache_features
 
     experiment = config(vit, True)
     bundle = build_data(experiment.data, seed=3)

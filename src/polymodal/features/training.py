@@ -1,14 +1,14 @@
 """Train and evaluate on cached features of frozen encoders (``train.feature_cache``).
 
 A frozen encoder (it has parameters, none of them trainable) gives the same features for a
-sample in every epoch, so :mod:`polymodal.data.cache` encodes each split once and training reads
+sample in every epoch, so :mod:`polymodal.features` encodes each split once and training reads
 the stored features back. This module wires that into a run:
 
 - :func:`frozen_modalities` picks the modalities whose encoder is frozen; others run as usual.
 - :func:`cache_features` computes or loads the cached features of every split
-  (:meth:`~polymodal.data.cache.FeatureCache.get_or_compute`, keyed by
-  :func:`~polymodal.data.cache.fingerprint` of the encoder, its config, the modality spec,
-  :func:`~polymodal.data.cache.dataset_digest` of all splits and ``bundle.state``).
+  (:meth:`~polymodal.features.store.FeatureCache.get_or_compute`, keyed by
+  :func:`~polymodal.features.fingerprint.fingerprint` of the encoder, its config, the modality spec,
+  :func:`~polymodal.features.fingerprint.dataset_digest` of all splits and ``bundle.state``).
 - :func:`cached_view` gives a model for the cached batches: the same fusion, head, interaction
   and non-cached encoders (shared, not copied), each cached encoder replaced by a
   :class:`CachedStandIn`. The stand-in keeps the frozen encoder's submodules, parameters and
@@ -16,13 +16,13 @@ the stored features back. This module wires that into a run:
   tensors of the real model: ``model.safetensors`` and ``last.safetensors`` written while
   training on cached features load into the normal model, and a run resumes with or without the
   cache.
-- :func:`cached_loader` builds a DataLoader over :class:`~polymodal.data.cache.
-  CachedModalityDataset` collated by :class:`~polymodal.data.cache.CachedCollator`.
+- :func:`cached_loader` builds a DataLoader over :class:`~polymodal.features.adapters.
+  CachedModalityDataset` collated by :class:`~polymodal.features.adapters.CachedCollator`.
 
 Features are computed in eval mode, in the split's order, in batches of the run's batch size.
 Outputs equal those of the real encoder when it is batch-invariant for the data (fixed-size
 inputs, e.g. images); otherwise batch composition can change float rounding (see
-:mod:`polymodal.data.cache`).
+:mod:`polymodal.features.adapters`).
 """
 
 from __future__ import annotations
@@ -35,20 +35,14 @@ from torch.utils.data import DataLoader, Dataset
 
 from polymodal.config import ComponentSpec, ExperimentConfig
 from polymodal.data.bundle import DataBundle
-from polymodal.data.cache import (
-    CachedCollator,
-    CachedEncoder,
-    CachedFeatures,
-    CachedModalityDataset,
-    FeatureCache,
-    dataset_digest,
-    fingerprint,
-)
 from polymodal.data.collate import Collator
 from polymodal.data.loading import make_dataloader
 from polymodal.data.schema import ModalitySpec, Sample
 from polymodal.encoders.base import Encoder
 from polymodal.errors import ConfigError
+from polymodal.features.adapters import CachedCollator, CachedEncoder, CachedModalityDataset
+from polymodal.features.fingerprint import dataset_digest, fingerprint
+from polymodal.features.store import CachedFeatures, FeatureCache
 from polymodal.models.multimodal import MultimodalModel
 
 CACHE_SUBDIR = "feature_cache"
@@ -84,7 +78,7 @@ def frozen_modalities(model: MultimodalModel) -> list[str]:
 
 
 class CachedStandIn(CachedEncoder):
-    """A :class:`~polymodal.data.cache.CachedEncoder` that also holds the frozen encoder's
+    """A :class:`~polymodal.features.adapters.CachedEncoder` that also holds the frozen encoder's
     submodules, parameters and buffers under their original names, never run: the model's
     ``state_dict`` keeps the real model's keys and tensors (shared, not copied).
 
