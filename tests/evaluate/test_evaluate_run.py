@@ -9,7 +9,8 @@ import pytest
 from polymodal.config import parse_config
 from polymodal.evaluate.run import EvaluationOptions, evaluate_run
 from polymodal.models.builder import count_parameters
-from polymodal.train.run import load_trained, train
+from polymodal.rundir.load import load_trained
+from polymodal.train.run import train
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,8 @@ from polymodal.config import parse_config
 from polymodal.encoders.hf import HFEncoder
 from polymodal.evaluate.run import EvaluationOptions, evaluate_run
 from polymodal.features import FeatureCache
-from polymodal.train.run import load_trained, train
+from polymodal.rundir.load import load_trained
+from polymodal.train.run import train
 
 transformers = pytest.importorskip("transformers")
 

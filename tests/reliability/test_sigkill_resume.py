@@ -22,8 +22,8 @@ import yaml
 from safetensors.torch import load_file
 
 from polymodal.config import load_config
+from polymodal.rundir.codec import load_tree, load_weights
 from polymodal.train.callbacks import recover_last_checkpoint
-from polymodal.train.checkpoint import load_tree, load_weights
 from polymodal.train.run import train
 
 POLYMODAL = Path(sys.executable).parent / "polymodal"

@@ -11,8 +11,9 @@ import torch
 
 from polymodal.config import parse_config
 from polymodal.evaluate.run import evaluate_run
-from polymodal.train.checkpoint import load_weights
-from polymodal.train.pretrain import PRETRAIN_DIR, batch_positives
+from polymodal.rundir.codec import load_weights
+from polymodal.rundir.layout import PRETRAIN_DIR
+from polymodal.train.pretrain import batch_positives
 from polymodal.train.run import train
 
 DIM = 6

@@ -8,7 +8,8 @@ import pytest
 from safetensors.torch import load_file
 
 from polymodal.config import parse_config
-from polymodal.train.run import load_trained, train
+from polymodal.rundir.load import load_trained
+from polymodal.train.run import train
 
 
 def tiny_config(**train_overrides):

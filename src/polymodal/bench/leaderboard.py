@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from polymodal.errors import PolymodalError
+from polymodal.rundir.layout import PREDICTIONS_FILE
 
 TestName = Literal["auto", "bootstrap", "mcnemar"]
 
@@ -525,7 +526,7 @@ def load_cell_results(bench_dir: str | Path) -> list[CellResult]:
         records = store.cells(status="done")
     out = []
     for record in records:
-        path = bench_dir / record.run_path / "predictions.parquet"
+        path = bench_dir / record.run_path / PREDICTIONS_FILE
         reader = (lambda p=path: pd.read_parquet(p)) if path.is_file() else None
         out.append(
             CellResult(record.dataset, record.model, record.seed, record.metrics or {}, reader)

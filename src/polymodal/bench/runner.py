@@ -39,6 +39,7 @@ from polymodal.bench.store import (
 )
 from polymodal.config import config_to_dict
 from polymodal.errors import PolymodalError
+from polymodal.rundir.layout import METRICS_FILE
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -149,7 +150,7 @@ def run_cell(cell: Cell, run_dir: Path, display: BenchProgress | None = None) ->
     train(cell.config, run_dir, callbacks=callbacks)
     options = EvaluationOptions(**cell.options, seed=cell.seed)
     evaluate_run(run_dir, options=options)
-    return json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    return json.loads((run_dir / METRICS_FILE).read_text(encoding="utf-8"))
 
 
 def run_benchmark(

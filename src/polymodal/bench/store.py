@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from polymodal.errors import PolymodalError
+from polymodal.rundir.layout import METRICS_FILE
 
 STORE_FILE = "results.sqlite"
 SCHEMA_VERSION = 1
@@ -421,7 +422,7 @@ class ResultsStore:
 
 def _has_results(bench_dir: Path | None, run_path: str) -> bool:
     """Whether the run's ``metrics.json`` is on disk (True when no folder is given to check)."""
-    return bench_dir is None or (bench_dir / run_path / "metrics.json").is_file()
+    return bench_dir is None or (bench_dir / run_path / METRICS_FILE).is_file()
 
 
 def _record(row: sqlite3.Row) -> CellRecord:

@@ -109,12 +109,13 @@ def train(
     def body() -> None:
         from polymodal.config import load_config
         from polymodal.errors import PolymodalError
+        from polymodal.rundir.layout import config_path
 
         cfg = load_config(config, overrides or [])
         run_dir = out or Path("runs") / (cfg.name or config.stem)
         # Lightning's ddp launcher re-runs this command in each worker: only rank 0 checks.
         is_worker = os.environ.get("LOCAL_RANK", "0") != "0"
-        if (run_dir / "config.yaml").exists() and not resume and not is_worker:
+        if config_path(run_dir).exists() and not resume and not is_worker:
             raise PolymodalError(
                 "the run directory already holds a run",
                 where=str(run_dir),
@@ -157,8 +158,7 @@ def evaluate(
     def body() -> None:
         from polymodal.errors import PolymodalError
         from polymodal.evaluate.run import EvaluationOptions, evaluate_run
-
-        _quiet_lightning()
+        from polymodal.rundir.layout import REPORT_FILE
 
         options = EvaluationOptions(
             robustness=robustness,
@@ -178,6 +178,7 @@ def evaluate(
             payload = evaluate_predictions(run_dir, task, target, options=options)  # type: ignore
             metrics, report_dir = payload["metrics"], target
         else:
+            _quiet_lightning()  # a run only: a predictions file is evaluated without Lightning
             result = evaluate_run(run_dir, split=split, batch_size=batch_size, options=options)
             payload, metrics, report_dir = result.payload, result.metrics, run_dir
         typer.echo(f"{run_dir} [{payload['split']}, {payload['num_samples']} samples]")
@@ -187,7 +188,7 @@ def evaluate(
                 ci = intervals.get(name)
                 band = f"  [{ci['low']:.4f}, {ci['high']:.4f}]" if ci else ""
                 typer.echo(f"  {name:<20} {value:.4f}{band}")
-        typer.echo(f"report: {report_dir / 'report.md'}")
+        typer.echo(f"report: {report_dir / REPORT_FILE}")
 
     _guard(body)
 

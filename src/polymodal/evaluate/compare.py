@@ -18,6 +18,7 @@ import pandas as pd
 from polymodal.errors import PolymodalError
 from polymodal.evaluate.metrics import create_metric, default_metrics, inputs_from_table
 from polymodal.evaluate.stats import mcnemar, paired_bootstrap
+from polymodal.rundir.layout import METRICS_FILE, PREDICTIONS_FILE
 
 
 @dataclass
@@ -54,7 +55,7 @@ class Comparison:
 
 
 def _load(run_dir: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
-    table_path, metrics_path = run_dir / "predictions.parquet", run_dir / "metrics.json"
+    table_path, metrics_path = run_dir / PREDICTIONS_FILE, run_dir / METRICS_FILE
     if not table_path.is_file() or not metrics_path.is_file():
         raise PolymodalError(
             "the run has no predictions table yet",

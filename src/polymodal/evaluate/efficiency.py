@@ -47,8 +47,9 @@ from torch.utils.flop_counter import FlopCounterMode
 from polymodal.data.schema import Batch, ModalityBatch
 from polymodal.errors import PolymodalError
 from polymodal.models.builder import count_parameters
+from polymodal.rundir.layout import TRAIN_SUMMARY_FILE, pretrain_dir
 
-TRAIN_SUMMARY = "train_summary.json"
+TRAIN_SUMMARY = TRAIN_SUMMARY_FILE
 
 
 class EfficiencyError(PolymodalError, ValueError):
@@ -270,7 +271,7 @@ def training_seconds(run_dir: str | Path) -> float:
     Raises:
         PolymodalError: the file is missing, unreadable, or has no number ``train_seconds``.
     """
-    stage_one = Path(run_dir) / "pretrain"
+    stage_one = pretrain_dir(run_dir)
     before = _stage_seconds(stage_one) if (stage_one / TRAIN_SUMMARY).is_file() else 0.0
     return before + _stage_seconds(Path(run_dir))
 

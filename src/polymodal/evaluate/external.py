@@ -20,6 +20,7 @@ from polymodal.data.schema import TaskSpec, TaskType
 from polymodal.errors import DataError
 from polymodal.evaluate.metrics import default_metrics
 from polymodal.evaluate.run import EvaluationOptions, summarize_table
+from polymodal.rundir.layout import REPORT_FILE
 
 REQUIRED = ("id", "target", "prediction")
 
@@ -112,5 +113,5 @@ def evaluate_predictions(
     header = {"run": Path(path).stem, "dataset": str(path), "split": "given"}
     names = metrics or default_metrics(task_type)
     payload = summarize_table(table, task, names, options or EvaluationOptions(), out_dir, header)
-    write_text_atomic(out_dir / "report.md", render_run_report(payload, None))
+    write_text_atomic(out_dir / REPORT_FILE, render_run_report(payload, None))
     return payload

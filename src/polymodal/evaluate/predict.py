@@ -14,17 +14,26 @@ column              meaning
 ``severity``        int, 0 when clean
 ==================  ===========================================================================
 
-Every metric, interval, test and plot is computed from this table.
+Every metric, interval, test and plot is computed from this table; :func:`write_table` stores
+it (and the other tables of an evaluation, such as retrieval ranks) as Parquet.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 import pandas as pd
 import torch
 
 from polymodal.data.schema import Batch, TaskSpec
+from polymodal.io import atomic_write
+
+
+def write_table(table: pd.DataFrame, path: str | Path) -> None:
+    """Write a predictions table (or any evaluation table) as Parquet, atomically, no index."""
+    with atomic_write(Path(path), mode="wb") as handle:
+        table.to_parquet(handle, index=False)
 
 
 @torch.no_grad()

@@ -29,15 +29,24 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
+from polymodal.config import ExperimentConfig
+from polymodal.data.bundle import DataBundle
 from polymodal.data.loading import make_dataloader
 from polymodal.data.schema import Sample
 from polymodal.errors import PolymodalError
 from polymodal.evaluate.metrics.retrieval import Positives, rank_queries
+from polymodal.evaluate.predict import write_table
 from polymodal.evaluate.stats import bootstrap_ci
 from polymodal.io import write_json_atomic, write_text_atomic
+from polymodal.rundir.layout import METRICS_FILE, RANKS_FILE, REPORT_FILE
+from polymodal.rundir.load import (
+    evaluation_split,
+    load_pretrain_objective,
+    load_run_config,
+    load_run_data,
+)
 
 KS = (1, 5, 10)
-RANKS_FILE = "retrieval_ranks.parquet"
 
 
 def chance_recall(n_gallery: int, n_relevant: np.ndarray, k: int) -> float:
@@ -210,28 +219,80 @@ def evaluate_pretrained(
         The ``metrics.json`` payload: ``metrics`` (``"<query>-><gallery>/R@1"``, ...),
         ``intervals``, ``split``, ``num_samples``.
     """
-    from polymodal.evaluate.run import split_dataset
-    from polymodal.features.training import cache_dir_of
-    from polymodal.train.pretrain import cached_objective, load_pretrain_objective
-    from polymodal.train.run import load_run_config, load_run_data
-
     run_dir = Path(run_dir)
     bundle = load_run_data(run_dir, load_run_config(run_dir))
     config, objective = load_pretrain_objective(run_dir, bundle.info)
-    split = split or config.eval.split
-    dataset = split_dataset(bundle, split, run_dir)
-    a, b = objective.modalities
-    specs = {m: bundle.info.modalities[m] for m in (a, b)}
+    split, dataset = evaluation_split(config, bundle, split, run_dir)
     size = batch_size or config.eval.batch_size or config.pretrain_train.batch_size
-    cache_dir = cache_dir_of(config.pretrain_train.feature_cache, run_dir)
-    cached = None
-    if cache_dir is not None:
-        objective, found = cached_objective(
-            config, bundle, objective, cache_dir, batch_size=size, splits=[split]
-        )
-        cached = found.get(split)
+    objective, cached = _cached(config, bundle, objective, split, size, run_dir)
+    specs = {m: bundle.info.modalities[m] for m in objective.modalities}
     emb, present, ids = embed_split(objective, dataset, specs, size, cached)
-    keys = {m: item_keys_of(dataset, m, ids) for m in (a, b)}
+    keys = {m: item_keys_of(dataset, m, ids) for m in objective.modalities}
+    metrics, intervals, ranks = retrieval_both_ways(
+        emb, present, ids, keys, resamples=resamples, level=level, seed=seed
+    )
+    write_table(ranks, run_dir / RANKS_FILE)
+    payload = {
+        "run": config.name or run_dir.name,
+        "dataset": config.data.name,
+        "split": split,
+        "num_samples": len(ids),
+        "objective": config.pretrain.objective.name if config.pretrain else None,
+        "metrics": metrics,
+        "intervals": intervals,
+    }
+    write_json_atomic(run_dir / METRICS_FILE, payload)
+    report = render_retrieval_report(payload, objective.modalities)
+    write_text_atomic(run_dir / REPORT_FILE, report)
+    return payload
+
+
+def _cached(
+    config: ExperimentConfig,
+    bundle: DataBundle,
+    objective: Any,
+    split: str,
+    size: int,
+    run_dir: Path,
+) -> tuple[Any, dict[str, Any] | None]:
+    """The objective reading cached features of its frozen encoders, and the features of
+    ``split`` (``modality -> CachedFeatures``), when the run's ``feature_cache`` is on; else
+    ``objective`` itself and None."""
+    from polymodal.features.training import cache_dir_of
+    from polymodal.train.pretrain import cached_objective
+
+    cache_dir = cache_dir_of(config.pretrain_train.feature_cache, run_dir)
+    if cache_dir is None:
+        return objective, None
+    objective, found = cached_objective(
+        config, bundle, objective, cache_dir, batch_size=size, splits=[split]
+    )
+    return objective, found.get(split)
+
+
+def retrieval_both_ways(
+    emb: dict[str, np.ndarray],
+    present: np.ndarray,
+    ids: Sequence[str],
+    keys: dict[str, list[Any]],
+    *,
+    resamples: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[dict[str, float], dict[str, dict[str, float]], pd.DataFrame]:
+    """Metrics, intervals and per-query ranks of both directions ``a -> b`` and ``b -> a``.
+
+    Args:
+        emb: ``modality -> [N, D]`` embeddings of the two modalities ``a, b`` (in this order).
+        present: bool ``[N, 2]``: ``a`` present, ``b`` present.
+        ids: ``[N]`` sample ids.
+        keys: ``modality -> [N]`` item keys.
+
+    Returns:
+        ``metrics`` and ``intervals`` keyed ``"<query>-><gallery>/<name>"``, and the ranks table
+        (``direction``, ``query_id``, then the columns of :func:`retrieval_direction`).
+    """
+    a, b = emb
     metrics: dict[str, float] = {}
     intervals: dict[str, dict[str, float]] = {}
     tables = []
@@ -246,22 +307,7 @@ def evaluate_pretrained(
         table.insert(0, "direction", name)
         table.insert(1, "query_id", [ids[i] for i in table["query_row"]])
         tables.append(table)
-    ranks = pd.concat(tables, ignore_index=True)
-    from polymodal.evaluate.run import write_table
-
-    write_table(ranks, run_dir / RANKS_FILE)
-    payload = {
-        "run": config.name or run_dir.name,
-        "dataset": config.data.name,
-        "split": split,
-        "num_samples": len(ids),
-        "objective": config.pretrain.objective.name if config.pretrain else None,
-        "metrics": metrics,
-        "intervals": intervals,
-    }
-    write_json_atomic(run_dir / "metrics.json", payload)
-    write_text_atomic(run_dir / "report.md", render_retrieval_report(payload, (a, b)))
-    return payload
+    return metrics, intervals, pd.concat(tables, ignore_index=True)
 
 
 def render_retrieval_report(payload: dict[str, Any], modalities: Sequence[str]) -> str:

@@ -14,12 +14,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import Dataset
 
 from polymodal.config import ExperimentConfig
 from polymodal.data.bundle import DataBundle
 from polymodal.data.loading import make_dataloader
-from polymodal.data.schema import Sample, TaskSpec
+from polymodal.data.schema import ModalitySpec, TaskSpec
 from polymodal.errors import PolymodalError
 from polymodal.evaluate.metrics import (
     compute_metrics,
@@ -27,20 +26,19 @@ from polymodal.evaluate.metrics import (
     default_metrics,
     inputs_from_table,
 )
-from polymodal.evaluate.predict import predict_table
+from polymodal.evaluate.predict import predict_table, write_table
 from polymodal.evaluate.stats import bootstrap_ci
-from polymodal.features.training import (
-    cache_dir_of,
-    cache_features,
-    cached_loader,
-    cached_view,
-    frozen_modalities,
-    log_cached,
-)
-from polymodal.io import atomic_write, write_json_atomic, write_text_atomic
+from polymodal.io import write_json_atomic, write_text_atomic
 from polymodal.models.multimodal import MultimodalModel
 from polymodal.registry import METRICS
-from polymodal.train.run import load_run_config, load_trained
+from polymodal.rundir.layout import (
+    METRICS_FILE,
+    PREDICTIONS_FILE,
+    RANKS_FILE,
+    REPORT_FILE,
+    plot_path,
+)
+from polymodal.rundir.load import evaluation_split, load_run_config, load_trained
 
 
 @dataclass
@@ -73,12 +71,6 @@ class EvaluationResult:
     metrics: dict[str, Any]
     table: pd.DataFrame
     payload: dict[str, Any] = field(default_factory=dict)
-
-
-def write_table(table: pd.DataFrame, path: Path) -> None:
-    """Write a predictions table as Parquet, atomically."""
-    with atomic_write(path, mode="wb") as handle:
-        table.to_parquet(handle, index=False)
 
 
 def primary_metric(task: TaskSpec, names: list[str] | None = None) -> str:
@@ -117,17 +109,6 @@ def metric_intervals(
     return intervals
 
 
-def split_dataset(bundle: DataBundle, split: str, run_dir: str | Path) -> Dataset[Sample]:
-    """The dataset of ``split``; a PolymodalError naming the splits there are otherwise."""
-    if split not in bundle.splits:
-        raise PolymodalError(
-            f"the dataset has no split {split!r}",
-            where=str(run_dir),
-            fix=f"use one of: {', '.join(sorted(bundle.splits))}",
-        )
-    return bundle.splits[split]
-
-
 def evaluate_run(
     run_dir: str | Path,
     *,
@@ -139,41 +120,84 @@ def evaluate_run(
     """Run the run's best model over ``split`` once, then compute everything from the table.
 
     Writes ``predictions.parquet``, ``metrics.json``, ``report.md`` and ``plots/*.png`` into
-    ``run_dir``.
+    ``run_dir``. A contrastive run (no ``model``) is evaluated by retrieval instead
+    (:mod:`polymodal.evaluate.pretrained`).
     """
     run_dir = Path(run_dir)
     options = options or EvaluationOptions()
-    if load_run_config(run_dir).model is None:  # a contrastive run: retrieval in both directions
-        from polymodal.evaluate.pretrained import RANKS_FILE, evaluate_pretrained
-
-        asked = [n for n in ("robustness", "contribution", "efficiency") if getattr(options, n)]
-        if asked or metrics:
-            raise PolymodalError(
-                f"{', '.join(asked + (['metrics'] if metrics else []))} not available for a "
-                "contrastive run: it is evaluated by retrieval (R@K both ways)",
-                where=str(run_dir),
-                fix="drop those options, or evaluate the supervised stage of a two-stage run "
-                "(its run directory, not its `pretrain` folder)",
-            )
-
-        payload = evaluate_pretrained(
-            run_dir,
-            split=split,
-            batch_size=batch_size,
-            resamples=options.resamples,
-            level=options.level,
-            seed=options.seed,
-        )
-        ranks = pd.read_parquet(run_dir / RANKS_FILE)
-        return EvaluationResult(run_dir, payload["split"], payload["metrics"], ranks, payload)
+    if load_run_config(run_dir).model is None:
+        return _evaluate_contrastive(run_dir, split, metrics, batch_size, options)
     config, bundle, model = load_trained(run_dir)
-    split = split or config.eval.split
-    dataset = split_dataset(bundle, split, run_dir)
-    used = {name: bundle.info.modalities[name] for name in config.model.encoders}
+    split, dataset = evaluation_split(config, bundle, split, run_dir)
     size = batch_size or config.eval.batch_size or config.train.batch_size
     task = bundle.info.task
     names = metrics or config.eval.metrics or default_metrics(task.type)
 
+    table = _predictions(config, bundle, model, split, size, run_dir, options)
+    header = {"run": config.name or run_dir.name, "dataset": config.data.name, "split": split}
+    used = _used_modalities(config, bundle)
+    extra = _efficiency(model, dataset, used, size, run_dir) if options.efficiency else None
+    payload = summarize_table(table, task, names, options, run_dir, header, efficiency=extra)
+    from polymodal.report.markdown import render_run_report
+
+    write_text_atomic(run_dir / REPORT_FILE, render_run_report(payload, config))
+    return EvaluationResult(run_dir, split, payload["metrics"], table, payload)
+
+
+def _used_modalities(config: ExperimentConfig, bundle: DataBundle) -> dict[str, ModalitySpec]:
+    """The modalities the run's model reads (its encoders), with their specs."""
+    assert config.model is not None
+    return {name: bundle.info.modalities[name] for name in config.model.encoders}
+
+
+def _evaluate_contrastive(
+    run_dir: Path,
+    split: str | None,
+    metrics: list[str] | None,
+    batch_size: int | None,
+    options: EvaluationOptions,
+) -> EvaluationResult:
+    """Retrieval in both directions for a contrastive run; the table is its per-query ranks.
+
+    Raises:
+        PolymodalError: options or metrics that only a supervised run has.
+    """
+    from polymodal.evaluate.pretrained import evaluate_pretrained
+
+    asked = [n for n in ("robustness", "contribution", "efficiency") if getattr(options, n)]
+    if asked or metrics:
+        raise PolymodalError(
+            f"{', '.join(asked + (['metrics'] if metrics else []))} not available for a "
+            "contrastive run: it is evaluated by retrieval (R@K both ways)",
+            where=str(run_dir),
+            fix="drop those options, or evaluate the supervised stage of a two-stage run "
+            "(its run directory, not its `pretrain` folder)",
+        )
+    payload = evaluate_pretrained(
+        run_dir,
+        split=split,
+        batch_size=batch_size,
+        resamples=options.resamples,
+        level=options.level,
+        seed=options.seed,
+    )
+    ranks = pd.read_parquet(run_dir / RANKS_FILE)
+    return EvaluationResult(run_dir, payload["split"], payload["metrics"], ranks, payload)
+
+
+def _predictions(
+    config: ExperimentConfig,
+    bundle: DataBundle,
+    model: MultimodalModel,
+    split: str,
+    size: int,
+    run_dir: Path,
+    options: EvaluationOptions,
+) -> pd.DataFrame:
+    """The one predictions table of an evaluation: the clean rows (the perturbed conditions
+    too with ``robustness``), then the modality subsets with ``contribution``."""
+    used = _used_modalities(config, bundle)
+    dataset, task = bundle.splits[split], bundle.info.task
     if options.robustness:
         from polymodal.evaluate.robustness import robustness_table
 
@@ -185,13 +209,7 @@ def evaluate_run(
 
         subsets = subset_tables(model, dataset, used, task, batch_size=size, seed=options.seed)
         table = pd.concat([table, subsets], ignore_index=True)
-    header = {"run": config.name or run_dir.name, "dataset": config.data.name, "split": split}
-    extra = _efficiency(model, dataset, used, size, run_dir) if options.efficiency else None
-    payload = summarize_table(table, task, names, options, run_dir, header, efficiency=extra)
-    from polymodal.report.markdown import render_run_report
-
-    write_text_atomic(run_dir / "report.md", render_run_report(payload, config))
-    return EvaluationResult(run_dir, split, payload["metrics"], table, payload)
+    return table
 
 
 def _clean_table(
@@ -204,7 +222,18 @@ def _clean_table(
 ) -> pd.DataFrame:
     """The clean predictions of ``split``; frozen encoders read cached features when the run's
     ``train.feature_cache`` is on (computed with batches of ``size`` if not cached yet)."""
-    used = {name: bundle.info.modalities[name] for name in config.model.encoders}
+    # imported here, not at the top: evaluating a predictions file made elsewhere
+    # (evaluate.external) must not load the training package
+    from polymodal.features.training import (
+        cache_dir_of,
+        cache_features,
+        cached_loader,
+        cached_view,
+        frozen_modalities,
+        log_cached,
+    )
+
+    used = _used_modalities(config, bundle)
     dataset = bundle.splits[split]
     cache_dir = cache_dir_of(config.train.feature_cache, run_dir)
     modalities = frozen_modalities(model) if cache_dir is not None else []
@@ -249,21 +278,20 @@ def summarize_table(
         "metrics": values,
         "intervals": metric_intervals(clean, task, names, options),
     }
-    plots_dir = out_dir / "plots"
-    payload["plots"] = _clean_plots(clean, task, plots_dir, out_dir)
+    payload["plots"] = _clean_plots(clean, task, out_dir)
     labels = set(table["perturbation"])
     if any(":" in label and not label.startswith("keep:") for label in labels):
-        payload["robustness"] = _robustness(table, task, primary, plots_dir, out_dir, payload)
+        payload["robustness"] = _robustness(table, task, primary, out_dir, payload)
     if any(label.startswith("keep:") for label in labels):
-        payload["contribution"] = _contribution(table, task, primary, plots_dir, out_dir, payload)
+        payload["contribution"] = _contribution(table, task, primary, out_dir, payload)
     if efficiency is not None:
         payload["efficiency"] = efficiency
-    write_table(table, out_dir / "predictions.parquet")
-    write_json_atomic(out_dir / "metrics.json", _json_safe(payload))
+    write_table(table, out_dir / PREDICTIONS_FILE)
+    write_json_atomic(out_dir / METRICS_FILE, _json_safe(payload))
     return payload
 
 
-def _clean_plots(clean: pd.DataFrame, task: TaskSpec, plots_dir: Path, run_dir: Path) -> dict:
+def _clean_plots(clean: pd.DataFrame, task: TaskSpec, out_dir: Path) -> dict:
     if task.type != "multiclass" or clean.empty:
         return {}
     from polymodal.evaluate.metrics import reliability_diagram
@@ -273,24 +301,26 @@ def _clean_plots(clean: pd.DataFrame, task: TaskSpec, plots_dir: Path, run_dir: 
     names = list(task.class_names or [str(i) for i in range(task.num_outputs)])
     matrix = create_metric("confusion_matrix").compute(inputs)
     paths = {
-        "confusion_matrix": plot_confusion_matrix(matrix, names, plots_dir / "confusion.png"),
+        "confusion_matrix": plot_confusion_matrix(
+            matrix, names, plot_path(out_dir, "confusion_matrix")
+        ),
         "reliability": plot_reliability_diagram(
-            reliability_diagram(inputs), plots_dir / "reliability.png"
+            reliability_diagram(inputs), plot_path(out_dir, "reliability")
         ),
     }
-    return {k: str(p.relative_to(run_dir)) for k, p in paths.items()}
+    return {k: str(p.relative_to(out_dir)) for k, p in paths.items()}
 
 
 def _robustness(
-    table: pd.DataFrame, task: TaskSpec, metric: str, plots_dir: Path, run_dir: Path, payload: dict
+    table: pd.DataFrame, task: TaskSpec, metric: str, out_dir: Path, payload: dict
 ) -> dict[str, Any]:
     from polymodal.evaluate.robustness import robustness_curves, robustness_summary
     from polymodal.report.plots import plot_robustness_curves
 
     curves = robustness_curves(table, task.type, metric)
     summary = robustness_summary(table, task.type, metric)
-    path = plot_robustness_curves(curves, metric, plots_dir / "robustness.png")
-    payload["plots"]["robustness"] = str(path.relative_to(run_dir))
+    path = plot_robustness_curves(curves, metric, plot_path(out_dir, "robustness"))
+    payload["plots"]["robustness"] = str(path.relative_to(out_dir))
     return {
         "metric": metric,
         "curves": curves.to_dict(orient="records"),
@@ -299,14 +329,14 @@ def _robustness(
 
 
 def _contribution(
-    table: pd.DataFrame, task: TaskSpec, metric: str, plots_dir: Path, run_dir: Path, payload: dict
+    table: pd.DataFrame, task: TaskSpec, metric: str, out_dir: Path, payload: dict
 ) -> dict[str, Any]:
     from polymodal.evaluate.contribution import modality_contribution
     from polymodal.report.plots import plot_contribution
 
     frame = modality_contribution(table, task.type, metric)
-    path = plot_contribution(frame, plots_dir / "contribution.png", metric=metric)
-    payload["plots"]["contribution"] = str(path.relative_to(run_dir))
+    path = plot_contribution(frame, plot_path(out_dir, "contribution"), metric=metric)
+    payload["plots"]["contribution"] = str(path.relative_to(out_dir))
     return {"metric": metric, "values": frame.to_dict(orient="records")}
 
 

@@ -11,7 +11,8 @@ from typing import Any
 import lightning as L
 
 from polymodal.io import write_json_atomic, write_text_atomic
-from polymodal.train.checkpoint import checkpoint_files, checkpoint_stem, save_weights
+from polymodal.rundir.codec import checkpoint_files, checkpoint_stem, save_weights
+from polymodal.rundir.layout import WEIGHTS_FILE, WEIGHTS_INFO_FILE
 
 
 class BestWeights(L.Callback):
@@ -38,14 +39,14 @@ class BestWeights(L.Callback):
         if not trainer.is_global_zero:
             return
         state = {k: v.detach().cpu() for k, v in module.model.state_dict().items()}
-        save_weights(state, self.directory / "model.safetensors")
+        save_weights(state, self.directory / WEIGHTS_FILE)
         info = {
             "epoch": trainer.current_epoch,
             "global_step": trainer.global_step,
             "monitor": self.monitor,
             "value": value,
         }
-        write_json_atomic(self.directory / "model.json", info)
+        write_json_atomic(self.directory / WEIGHTS_INFO_FILE, info)
 
     def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if trainer.sanity_checking:

@@ -15,7 +15,8 @@ positives of each other in the InfoNCE loss rather than false negatives:
 ``positives[i, j] = key_a[i] == key_a[j] or key_b[i] == key_b[j]``.
 
 **Transfer** (:func:`load_pretrained_encoders`): the supervised model's encoders of the towers'
-modalities start from the towers' encoders; ``linear_probe`` freezes them.
+modalities start from the towers' encoders; ``linear_probe`` freezes them. Building the
+objective and loading a trained one back: :mod:`polymodal.rundir.load`.
 """
 
 from __future__ import annotations
@@ -30,8 +31,7 @@ from torch import Tensor
 
 from polymodal.config import ExperimentConfig, TrainConfig
 from polymodal.data.bundle import DataBundle
-from polymodal.data.schema import Batch, DatasetInfo
-from polymodal.errors import CheckpointError
+from polymodal.data.schema import Batch
 from polymodal.features import CachedFeatures
 from polymodal.features.training import (
     cache_features,
@@ -40,21 +40,8 @@ from polymodal.features.training import (
     log_cached,
 )
 from polymodal.models.multimodal import MultimodalModel
-from polymodal.models.preset import build_towers
 from polymodal.objectives.pair import PairObjective, build_objective
 from polymodal.train.module import configure_optimization
-
-PRETRAIN_DIR = "pretrain"
-"""Folder of stage 1 inside a two-stage run directory."""
-
-
-def build_pretrain_objective(config: ExperimentConfig, info: DatasetInfo) -> PairObjective:
-    """The objective of ``config.pretrain`` over freshly built towers for dataset ``info``."""
-    assert config.pretrain is not None
-    section = {"towers": {m: t.model_dump() for m, t in config.pretrain.towers.items()}}
-    towers = build_towers(section, info)
-    spec = config.pretrain.objective
-    return build_objective(spec.name, towers, spec.params)
 
 
 def cached_objective(
@@ -203,26 +190,6 @@ def stage_one_config(config: ExperimentConfig) -> ExperimentConfig:
     return config.model_copy(
         update={"model": None, "pretrain": pretrain, "train": config.pretrain_train}
     )
-
-
-def load_pretrain_objective(
-    run_dir: str | Path, info: DatasetInfo
-) -> tuple[ExperimentConfig, PairObjective]:
-    """The config and trained objective (eval mode) of a pretraining run directory."""
-    from polymodal.train.run import load_best_weights, load_run_config
-
-    run_dir = Path(run_dir)
-    config = load_run_config(run_dir)
-    if config.pretrain is None:
-        raise CheckpointError(
-            "not a pretraining run (its config has no `pretrain` section)",
-            where=str(run_dir),
-            fix="give the run directory of a contrastive run (or the `pretrain` folder of a "
-            "two-stage run)",
-        )
-    objective = build_pretrain_objective(config, info)
-    load_best_weights(objective, run_dir)
-    return config, objective
 
 
 def load_pretrained_encoders(

@@ -4,7 +4,8 @@ A run directory holds ``config.yaml`` (resolved), ``env.json``, ``checkpoint/``
 (``model.safetensors`` with the best weights, ``last.safetensors`` + ``last.json`` to resume,
 ``data_state.json`` with the preprocessing state), ``skipped.jsonl`` (rows skipped under the
 ``skip`` policy), ``logs/`` and, after evaluation, ``metrics.json``, ``predictions.parquet``
-and ``report.md``. Nothing is written outside it.
+and ``report.md`` (every name: :mod:`polymodal.rundir.layout`; loading a run back:
+:mod:`polymodal.rundir.load`). Nothing is written outside it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import lightning as L
 import torch
@@ -25,12 +25,12 @@ from lightning.pytorch.callbacks import EarlyStopping
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from polymodal.config import ExperimentConfig, TrainConfig, config_to_dict, parse_config
+from polymodal.config import ExperimentConfig, TrainConfig, config_to_dict
 from polymodal.data.bundle import DataBundle
 from polymodal.data.loading import build_data, make_dataloader
 from polymodal.data.schema import ModalitySpec, Sample
 from polymodal.data.subset import stratified_subset
-from polymodal.errors import CheckpointError, PolymodalError
+from polymodal.errors import CheckpointError
 from polymodal.features import CachedFeatures
 from polymodal.features.training import (
     cache_dir_of,
@@ -43,31 +43,37 @@ from polymodal.features.training import (
 from polymodal.io import write_json_atomic, write_text_atomic
 from polymodal.models.builder import build_model
 from polymodal.models.multimodal import MultimodalModel
+from polymodal.rundir.layout import (
+    ENV_FILE,
+    SKIPPED_FILE,
+    TRAIN_SUMMARY_FILE,
+    checkpoint_dir,
+    config_path,
+    data_state_path,
+    history_path,
+    last_checkpoint,
+    last_tensors,
+    pretrain_dir,
+)
+from polymodal.rundir.load import build_pretrain_objective, load_pretrain_objective
 from polymodal.train.callbacks import (
     BestWeights,
     LastCheckpoint,
     MetricsHistory,
     recover_last_checkpoint,
 )
-from polymodal.train.checkpoint import SafetensorsCheckpointIO, load_weights
+from polymodal.train.checkpoint import SafetensorsCheckpointIO
 from polymodal.train.environment import collect_environment
 from polymodal.train.module import LitMultimodal
 from polymodal.train.pretrain import (
-    PRETRAIN_DIR,
     LitPretrain,
-    build_pretrain_objective,
     cached_objective,
     item_key_index,
-    load_pretrain_objective,
     load_pretrained_encoders,
     stage_one_config,
 )
 
 _LOG = logging.getLogger("polymodal")
-
-CONFIG_FILE = "config.yaml"
-CHECKPOINT_DIR = "checkpoint"
-LAST_STEM = "last"
 
 
 @dataclass
@@ -84,29 +90,29 @@ class TrainResult:
 def _write_run_header(config: ExperimentConfig, run_dir: Path) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(config_to_dict(config), sort_keys=False)
-    write_text_atomic(run_dir / CONFIG_FILE, text)
-    write_json_atomic(run_dir / "env.json", collect_environment(config.seed))
+    write_text_atomic(config_path(run_dir), text)
+    write_json_atomic(run_dir / ENV_FILE, collect_environment(config.seed))
 
 
 def _record_skipped(bundle: DataBundle, run_dir: Path) -> None:
     lines = "".join(json.dumps(row.to_dict()) + "\n" for row in bundle.skipped)
-    write_text_atomic(run_dir / "skipped.jsonl", lines)
+    write_text_atomic(run_dir / SKIPPED_FILE, lines)
     if bundle.skipped:
         logging.getLogger("polymodal").warning(
-            "skipped %d bad rows (listed in %s)", len(bundle.skipped), run_dir / "skipped.jsonl"
+            "skipped %d bad rows (listed in %s)", len(bundle.skipped), run_dir / SKIPPED_FILE
         )
 
 
 def _trainer(
     cfg: TrainConfig, run_dir: Path, has_val: bool, extra: list[L.Callback]
 ) -> tuple[L.Trainer, BestWeights]:
-    ckpt_dir = run_dir / CHECKPOINT_DIR
+    ckpt_dir = checkpoint_dir(run_dir)
     stopping = cfg.early_stopping
     monitor = stopping.monitor if stopping else "val/loss"
     mode = stopping.mode if stopping else "min"
     best = BestWeights(ckpt_dir, monitor=monitor, mode=mode)
-    last = LastCheckpoint(ckpt_dir / f"{LAST_STEM}.ckpt")
-    history = MetricsHistory(run_dir / "logs" / "metrics.jsonl")
+    last = LastCheckpoint(last_checkpoint(run_dir))
+    history = MetricsHistory(history_path(run_dir))
     callbacks: list[L.Callback] = [*extra, history, best, last]
     if stopping is not None and has_val:
         callbacks.insert(
@@ -179,11 +185,6 @@ class RankShard(Sampler[int]):
         return -(-len(self.sampler) // world)  # type: ignore[arg-type]
 
 
-def last_checkpoint(run_dir: Path) -> Path:
-    """Path Lightning uses for the resumable checkpoint of ``run_dir`` (``last.ckpt`` stem)."""
-    return Path(run_dir) / CHECKPOINT_DIR / f"{LAST_STEM}.ckpt"
-
-
 def train(
     config: ExperimentConfig,
     run_dir: str | Path,
@@ -215,19 +216,19 @@ def train(
     run_dir = Path(run_dir)
     if config.pretrain is None or config.model is None:
         return _train_stage(config, run_dir, resume=resume, callbacks=callbacks)
-    stage_dir = run_dir / PRETRAIN_DIR
+    stage_dir = pretrain_dir(run_dir)
     first = stage_one_config(config)
     if not (resume and _finished(first, stage_dir)):
-        again = resume and last_checkpoint(stage_dir).with_suffix(".safetensors").is_file()
+        again = resume and last_tensors(stage_dir).is_file()
         _train_stage(first, stage_dir, resume=again, callbacks=callbacks)
-    again = resume and last_checkpoint(run_dir).with_suffix(".safetensors").is_file()
+    again = resume and last_tensors(run_dir).is_file()
     return _train_stage(config, run_dir, resume=again, callbacks=callbacks, pretrained=stage_dir)
 
 
 def _finished(config: ExperimentConfig, run_dir: Path) -> bool:
     """True when ``run_dir`` holds a completed run of exactly ``config``."""
-    saved = run_dir / CONFIG_FILE
-    if not (run_dir / "train_summary.json").is_file() or not saved.is_file():
+    saved = config_path(run_dir)
+    if not (run_dir / TRAIN_SUMMARY_FILE).is_file() or not saved.is_file():
         return False
     return yaml.safe_load(saved.read_text()) == config_to_dict(config)
 
@@ -251,12 +252,11 @@ def _train_stage(
         ckpt_path = _check_resumable(config, run_dir)
     L.seed_everything(config.seed, workers=True, verbose=False)
     bundle = build_data(config.data, seed=config.seed)  # bad data fails before the run dir exists
-    ckpt_dir = run_dir / CHECKPOINT_DIR
     if rank_zero:
         _write_run_header(config, run_dir)
         _record_skipped(bundle, run_dir)
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(ckpt_dir / "data_state.json", bundle.state)
+        checkpoint_dir(run_dir).mkdir(parents=True, exist_ok=True)
+        write_json_atomic(data_state_path(run_dir), bundle.state)
 
     cfg = config.train if config.model is not None else config.pretrain_train
     if config.model is not None:
@@ -289,7 +289,7 @@ def _train_stage(
         summary = {**metrics, "best_epoch": best.best_epoch, "epochs": trainer.current_epoch}
         summary["train_seconds"] = seconds
         summary["train_rows"] = len(splits["train"])  # type: ignore[arg-type]
-        write_json_atomic(run_dir / "train_summary.json", summary)
+        write_json_atomic(run_dir / TRAIN_SUMMARY_FILE, summary)
     return result
 
 
@@ -370,7 +370,7 @@ def _check_resumable(config: ExperimentConfig, run_dir: Path) -> str | None:
         CheckpointError: a different config, or nothing of a run there at all.
     """
     path = last_checkpoint(run_dir)
-    saved = run_dir / CONFIG_FILE
+    saved = config_path(run_dir)
     if saved.is_file():
         previous = yaml.safe_load(saved.read_text())
         if previous != config_to_dict(config):
@@ -379,7 +379,7 @@ def _check_resumable(config: ExperimentConfig, run_dir: Path) -> str | None:
                 where=str(saved),
                 fix="resume with the same config and overrides, or train into a new --out",
             )
-    if path.with_suffix(".safetensors").is_file():
+    if last_tensors(run_dir).is_file():
         return str(path)
     if saved.is_file():
         _LOG.warning("%s stopped before its first checkpoint: starting it again", run_dir)
@@ -389,52 +389,3 @@ def _check_resumable(config: ExperimentConfig, run_dir: Path) -> str | None:
         where=str(run_dir),
         fix="train without --resume, or give the run directory of an interrupted run",
     )
-
-
-def load_run_config(run_dir: str | Path) -> ExperimentConfig:
-    """The resolved config saved in a run directory."""
-    path = Path(run_dir) / CONFIG_FILE
-    if not path.is_file():
-        raise PolymodalError(
-            "not a run directory (no config.yaml)",
-            where=str(run_dir),
-            fix="give a directory written by `polymodal train`",
-        )
-    return parse_config(yaml.safe_load(path.read_text()), source=str(path))
-
-
-def load_run_data(run_dir: str | Path, config: ExperimentConfig) -> DataBundle:
-    """The data of a run, rebuilt with the preprocessing state it was trained with."""
-    state_path = Path(run_dir) / CHECKPOINT_DIR / "data_state.json"
-    state: dict[str, Any] | None = (
-        json.loads(state_path.read_text()) if state_path.is_file() else None
-    )
-    return build_data(config.data, seed=config.seed, state=state)
-
-
-def load_best_weights(module: torch.nn.Module, run_dir: str | Path) -> None:
-    """Load a run's best weights (``checkpoint/model.safetensors``, strict) into ``module`` and
-    put it in eval mode.
-
-    Raises:
-        CheckpointError: the run has no trained weights.
-    """
-    weights_path = Path(run_dir) / CHECKPOINT_DIR / "model.safetensors"
-    if not weights_path.is_file():
-        raise CheckpointError(
-            "the run has no trained weights (checkpoint/model.safetensors)",
-            where=str(run_dir),
-            fix="train it first, or resume it with `polymodal train CONFIG --out RUN --resume`",
-        )
-    module.load_state_dict(load_weights(weights_path))
-    module.eval()
-
-
-def load_trained(run_dir: str | Path) -> tuple[ExperimentConfig, DataBundle, torch.nn.Module]:
-    """Rebuild a trained run: its config, its data (same preprocessing state) and its best model."""
-    config = load_run_config(run_dir)
-    bundle = load_run_data(run_dir, config)
-    assert config.model is not None  # a contrastive run: polymodal.train.pretrain
-    model = build_model(config.model, bundle.info)
-    load_best_weights(model, run_dir)
-    return config, bundle, model
