@@ -211,7 +211,8 @@ def bench(
         from polymodal.bench.runner import run_benchmark
 
         _quiet_lightning()
-        from polymodal.bench.spec import default_spec, load_spec
+        from polymodal.bench.cells import load_spec
+        from polymodal.bench.spec import default_spec
 
         bench_spec = load_spec(spec) if spec is not None else default_spec()
         bench_dir = out or Path("runs") / (bench_spec.name or "bench")

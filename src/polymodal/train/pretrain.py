@@ -33,8 +33,8 @@ from polymodal.data.bundle import DataBundle
 from polymodal.data.cache import CachedFeatures
 from polymodal.data.schema import Batch, DatasetInfo
 from polymodal.errors import CheckpointError
+from polymodal.models.builder import build_towers
 from polymodal.models.multimodal import MultimodalModel
-from polymodal.models.preset import build_towers
 from polymodal.objectives.pair import PairObjective, build_objective
 from polymodal.train.feature_cache import (
     cache_features,
