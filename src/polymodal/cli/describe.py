@@ -9,6 +9,7 @@ NAME`` prints a preset's YAML. Listing presets reads YAML files only (no torch).
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
 from polymodal.errors import PolymodalError
 from polymodal.registry import ALL_REGISTRIES
@@ -76,5 +77,19 @@ def describe_component(kind: str, name: str) -> str:
     for pname, field in registry.params_model(name).model_fields.items():
         default = "required" if field.is_required() else f"default {field.default!r}"
         annotation = getattr(field.annotation, "__name__", None) or str(field.annotation)
-        lines.append(f"  {pname}: {annotation.replace('typing.', '')} ({default})")
+        lines.append(f"  {pname}: {annotation.replace('typing.', '')}{_range(field)} ({default})")
     return "\n".join(lines)
+
+
+_BOUNDS = (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
+
+
+def _range(field: Any) -> str:
+    """The range of a parameter's annotation, e.g. ``, >= 1`` (empty without one)."""
+    found = [
+        f"{sign} {getattr(meta, key)}"
+        for meta in field.metadata
+        for key, sign in _BOUNDS
+        if getattr(meta, key, None) is not None
+    ]
+    return f", {' and '.join(found)}" if found else ""
