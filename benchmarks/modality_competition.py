@@ -32,7 +32,7 @@ from sklearn.linear_model import LogisticRegression
 from polymodal.config import parse_config
 from polymodal.data.loading import make_dataloader
 from polymodal.evaluate.run import evaluate_run
-from polymodal.models.preset import load_preset
+from polymodal.presets import load_preset
 from polymodal.rundir.load import load_trained
 from polymodal.train.run import train
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from polymodal.bench.spec import expand_cells, load_spec
+from polymodal.bench.cells import expand_cells, load_spec
 from polymodal.config import load_config
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))

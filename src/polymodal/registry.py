@@ -15,6 +15,12 @@ it is asked for a name, so adding a component is one new file: nothing central c
 Factories take *injected* arguments (built by polymodal: the modality spec, input widths, the task)
 plus user parameters from the config; :meth:`Registry.params_model` turns the user parameters of a
 factory's signature into a pydantic model so configs are validated before anything is built.
+
+Parameter ranges are annotations of the signature, not checks in the body: ``out_dim: Positive``
+(an ``int >= 1``), ``rounds: NonNegative``, ``dropout: Dropout`` (a probability in ``[0, 1)``),
+or any ``Annotated[T, pydantic.Field(...)]``. A config with a value out of range is reported at
+its YAML path (``model.fusion.hidden_dim: Input should be greater than or equal to 1 (got 0)``)
+and :meth:`Registry.create` checks the same for components built in Python.
 """
 
 from __future__ import annotations
@@ -25,13 +31,22 @@ import pkgutil
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import pydantic
 
-from polymodal.errors import UnknownComponentError
+from polymodal.errors import ConfigError, UnknownComponentError
 
 T = TypeVar("T", bound=Callable[..., Any])
+
+Positive = Annotated[int, pydantic.Field(ge=1)]
+"""A width, a count of layers, heads or steps: an integer >= 1."""
+
+NonNegative = Annotated[int, pydantic.Field(ge=0)]
+"""A count that may be zero (e.g. message-passing rounds): an integer >= 0."""
+
+Dropout = Annotated[float, pydantic.Field(ge=0.0, lt=1.0)]
+"""A dropout probability in ``[0, 1)``."""
 
 
 @dataclass(frozen=True)
@@ -56,13 +71,24 @@ class Registry(Generic[T]):
         packages: dotted packages (every module under them) or modules imported to fill the
             registry the first time it is used.
         injected: parameter names that polymodal passes itself; they are not user parameters.
+        checked: whether :meth:`create` validates the user parameters against the factory's
+            signature (model components: encoders, interactions, fusions, heads).
     """
 
-    def __init__(self, kind: str, packages: tuple[str, ...] = (), injected: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        kind: str,
+        packages: tuple[str, ...] = (),
+        injected: tuple[str, ...] = (),
+        *,
+        checked: bool = False,
+    ):
         self.kind = kind
         self.packages = packages
         self.injected = frozenset(injected)
+        self.checked = checked
         self._entries: dict[str, Entry] = {}
+        self._models: dict[str, tuple[Callable[..., Any], type[pydantic.BaseModel]]] = {}
         self._loaded = not packages
 
     def register(self, name: str, **meta: Any) -> Callable[[T], T]:
@@ -109,16 +135,47 @@ class Registry(Generic[T]):
         return self.entry(name).factory
 
     def create(self, name: str, /, **kwargs: Any) -> Any:
-        """Build component ``name`` with injected arguments and user parameters."""
-        return self.get(name)(**kwargs)
+        """Build component ``name`` with injected arguments and user parameters.
+
+        In a ``checked`` registry the user parameters are validated against the factory's
+        signature first (types and the ranges of its annotations), unknown ones included.
+
+        Raises:
+            ConfigError: every invalid user parameter, as ``kind 'name': key: problem``.
+        """
+        factory = self.get(name)
+        if not self.checked:
+            return factory(**kwargs)
+        user = {k: v for k, v in kwargs.items() if k not in self.injected}
+        try:
+            checked = self.params_model(name).model_validate(user)
+        except pydantic.ValidationError as exc:
+            raise ConfigError(
+                [f"{self.kind} {name!r}: {_problem(err)}" for err in exc.errors()],
+                source=f"{self.kind} {name!r}",
+            ) from None
+        return factory(**{**kwargs, **{k: getattr(checked, k) for k in user}})
 
     def params_model(self, name: str) -> type[pydantic.BaseModel]:
-        """A pydantic model of the user parameters of ``name``'s factory; unknown keys forbidden."""
+        """A pydantic model of the user parameters of ``name``'s factory; unknown keys forbidden.
+
+        Each field keeps its annotation's constraints (``Annotated[int, Field(ge=1)]``).
+        """
         factory = self.get(name)
+        cached = self._models.get(name)
+        if cached is not None and cached[0] is factory:
+            return cached[1]
+        model = self._build_params_model(name, factory)
+        self._models[name] = (factory, model)
+        return model
+
+    def _build_params_model(
+        self, name: str, factory: Callable[..., Any]
+    ) -> type[pydantic.BaseModel]:
         target = factory.__init__ if inspect.isclass(factory) else factory
         sig = inspect.signature(target)
         try:
-            hints = typing.get_type_hints(target)
+            hints = typing.get_type_hints(target, include_extras=True)
         except Exception:  # unresolvable annotation: validate loosely rather than fail
             hints = {}
         fields: dict[str, Any] = {}
@@ -134,12 +191,25 @@ class Registry(Generic[T]):
         return pydantic.create_model(f"{self.kind}:{name}", __config__=config, **fields)
 
 
-ENCODERS: Registry[Any] = Registry("encoder", ("polymodal.encoders",), injected=("spec",))
-INTERACTIONS: Registry[Any] = Registry(
-    "interaction", ("polymodal.interaction",), injected=("in_dims",)
+def _problem(err: Any) -> str:
+    """One pydantic error as ``key: message (got value)``."""
+    loc = ".".join(str(p) for p in err["loc"]) or "(parameters)"
+    got = "" if err["type"] in ("missing", "extra_forbidden") else f" (got {err['input']!r})"
+    return f"{loc}: {err['msg']}{got}"
+
+
+ENCODERS: Registry[Any] = Registry(
+    "encoder", ("polymodal.encoders",), injected=("spec",), checked=True
 )
-FUSIONS: Registry[Any] = Registry("fusion", ("polymodal.fusion",), injected=("in_dims", "task"))
-HEADS: Registry[Any] = Registry("head", ("polymodal.heads",), injected=("in_dim", "task"))
+INTERACTIONS: Registry[Any] = Registry(
+    "interaction", ("polymodal.interaction",), injected=("in_dims",), checked=True
+)
+FUSIONS: Registry[Any] = Registry(
+    "fusion", ("polymodal.fusion",), injected=("in_dims", "task"), checked=True
+)
+HEADS: Registry[Any] = Registry(
+    "head", ("polymodal.heads",), injected=("in_dim", "task"), checked=True
+)
 DATASETS: Registry[Any] = Registry(
     "dataset",
     ("polymodal.data.builtin", "polymodal.data.manifest"),

@@ -20,8 +20,8 @@ import pytest
 import torch
 import yaml
 
+from polymodal.bench.cells import load_spec, parse_spec
 from polymodal.bench.runner import BenchmarkFailed, run_benchmark
-from polymodal.bench.spec import load_spec, parse_spec
 from polymodal.bench.store import STORE_FILE, ResultsStore
 
 SPEC = """

@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from polymodal.bench.spec import (
-    FSDD_ENV,
-    BenchSpec,
-    default_spec,
-    expand_cells,
-    load_spec,
-    parse_spec,
-    variants,
-)
+from polymodal.bench.cells import expand_cells, load_spec, parse_spec, variants
+from polymodal.bench.spec import FSDD_ENV, BenchSpec, default_spec
 from polymodal.errors import ConfigError
 
 TINY_IMAGE = {"name": "cnn", "out_dim": 8, "channels": 4, "num_blocks": 2}
@@ -162,7 +155,8 @@ def test_default_spec_keeps_its_settings_and_adds_digits_av_with_fsdd(monkeypatc
 
 
 def test_contrastive_preset_is_a_two_stage_linear_probe_cell():
-    from polymodal.bench.spec import BenchSpec, expand_cells
+    from polymodal.bench.cells import expand_cells
+    from polymodal.bench.spec import BenchSpec
 
     raw = {
         "name": "t",
@@ -185,7 +179,8 @@ def test_contrastive_preset_is_a_two_stage_linear_probe_cell():
 
 
 def test_pretrain_problem_is_reported_at_the_model_entry():
-    from polymodal.bench.spec import BenchSpec, expand_cells
+    from polymodal.bench.cells import expand_cells
+    from polymodal.bench.spec import BenchSpec
     from polymodal.errors import ConfigError
 
     raw = {
@@ -199,7 +194,8 @@ def test_pretrain_problem_is_reported_at_the_model_entry():
 
 
 def test_a_preset_with_changes_is_merged_key_by_key():
-    from polymodal.bench.spec import BenchSpec, expand_cells
+    from polymodal.bench.cells import expand_cells
+    from polymodal.bench.spec import BenchSpec
 
     raw = {
         "name": "t",

@@ -108,3 +108,37 @@ def test_console_script_is_installed():
     done = subprocess.run([str(exe), "--help"], capture_output=True, text=True)
     assert done.returncode == 0
     assert "bench" in done.stdout
+
+
+def test_components_preset_lists_every_preset_with_its_description():
+    from polymodal.presets import preset_description, preset_names
+
+    result = invoke("components", "preset")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "preset:"
+    assert len(lines) == 1 + len(preset_names())
+    for line, name in zip(lines[1:], preset_names(), strict=True):
+        assert line.split() == [name, *preset_description(name).split()]
+
+
+def test_components_preset_name_prints_its_yaml():
+    from polymodal.presets import preset_text
+
+    result = invoke("components", "preset", "tfn")
+    assert result.exit_code == 0, result.output
+    assert result.output == preset_text("tfn")
+    unknown = invoke("components", "preset", "nope")
+    assert unknown.exit_code == 2
+    assert "unknown preset 'nope'" in unknown.output
+    assert "early" in unknown.output
+
+
+def test_components_preset_does_not_import_torch():
+    code = (
+        "import sys; from polymodal.cli.main import main\n"
+        "for argv in (['components', 'preset'], ['components', 'preset', 'clip']):\n"
+        "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -146,7 +146,7 @@ def test_config_errors_are_reported_as_config_errors():
         "frame_encoder 'text_gru'": {"frame_encoder": "text_gru", "frame_encoder_params": None},
         "must be an image encoder": {"frame_encoder": "video"},
         "divisible by heads": {"temporal": "transformer", "out_dim": 6, "heads": 4},
-        "layers must be >= 1": {"layers": 0},
+        "layers: Input should be greater than or equal to 1": {"layers": 0},
     }
     for message, params in cases.items():
         with pytest.raises(ConfigError, match=message):

@@ -1,4 +1,4 @@
-"""Tests of the model presets and their loader (polymodal.models.preset, models/presets/*.yaml)."""
+"""The presets (polymodal/presets/*.yaml) built by polymodal.models.builder: models and towers."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from polymodal.data.bundle import DataBundle
 from polymodal.data.collate import collate_samples
 from polymodal.data.schema import Batch, DatasetInfo, ModalitySpec, Sample, TaskSpec
 from polymodal.errors import ConfigError
-from polymodal.models.builder import build_model
-from polymodal.models.preset import build_towers, load_preset, preset_names
+from polymodal.models.builder import build_model, build_towers
 from polymodal.objectives.contrastive import ContrastiveLoss
 from polymodal.objectives.moco import CrossModalMoCo
+from polymodal.presets import load_preset
 from polymodal.registry import DATASETS, ENCODERS, FUSIONS, HEADS, INTERACTIONS
 
 SUPERVISED = ["early", "late", "tfn", "lmf", "gated", "graph", "bilinear", "mult", "mmbt", "coattn"]
@@ -53,23 +53,6 @@ def _assert_written_out(registry, spec: dict, where: str) -> None:
     """Every user parameter of the component's factory is given in the preset."""
     fields = set(registry.params_model(spec["name"]).model_fields)
     assert fields == set(spec) - {"name"}, where
-
-
-def test_preset_names_lists_every_yaml() -> None:
-    assert preset_names() == sorted([*SUPERVISED, "clip", "moco", "dual-encoder"])
-
-
-def test_unknown_preset_lists_the_names() -> None:
-    with pytest.raises(ConfigError) as caught:
-        load_preset("no-such-preset")
-    assert "no-such-preset" in caught.value.problems[0]
-    assert "early, gated, graph" in caught.value.problems[0]
-
-
-def test_load_preset_returns_a_fresh_mapping() -> None:
-    first = load_preset("early")
-    first["fusion"]["name"] = "changed"
-    assert load_preset("early")["fusion"]["name"] == "concat"
 
 
 @pytest.mark.parametrize("name", [*SUPERVISED, "dual-encoder"])

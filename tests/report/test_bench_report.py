@@ -18,8 +18,8 @@ import torch
 from PIL import Image as PILImage
 from typer.testing import CliRunner
 
+from polymodal.bench.cells import parse_spec
 from polymodal.bench.runner import run_benchmark
-from polymodal.bench.spec import parse_spec
 from polymodal.cli.main import app
 from polymodal.report.bench_report import render_markdown
 from polymodal.report.html import Heading, Image, Table

@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from polymodal.bench.spec import BenchSpec, Cell, expand_cells
+from polymodal.bench.cells import Cell, expand_cells
+from polymodal.bench.spec import BenchSpec
 from polymodal.bench.store import (
     DEFAULT_LEASE_S,
     STORE_FILE,

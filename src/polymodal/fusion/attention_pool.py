@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from polymodal.data.schema import Features, TaskSpec
 from polymodal.fusion.base import Fusion, presence_matrix
 from polymodal.nn import check_params, masked_softmax, zero_absent
-from polymodal.registry import FUSIONS
+from polymodal.registry import FUSIONS, Dropout, Positive
 
 
 @FUSIONS.register("attention_pool")
@@ -42,19 +42,14 @@ class AttentionPoolFusion(Fusion):
         self,
         in_dims: dict[str, int],
         task: TaskSpec,
-        hidden_dim: int = 64,
-        heads: int = 1,
-        dropout: float = 0.0,
+        hidden_dim: Positive = 64,
+        heads: Positive = 1,
+        dropout: Dropout = 0.0,
     ) -> None:
         super().__init__(in_dims, task)
         check_params(
             "fusion 'attention_pool'",
-            hidden_dim=(hidden_dim >= 1, "must be >= 1"),
-            heads=(
-                heads >= 1 and hidden_dim % max(heads, 1) == 0,
-                "must be >= 1 and divide hidden_dim",
-            ),
-            dropout=(0.0 <= dropout < 1.0, "must be in [0, 1)"),
+            heads=(hidden_dim % heads == 0, "must divide hidden_dim"),
         )
         self.heads = heads
         self.proj = nn.ModuleDict({m: nn.Linear(d, hidden_dim) for m, d in in_dims.items()})

@@ -10,8 +10,8 @@ from torch import Tensor, nn
 
 from polymodal.data.schema import Features, TaskSpec
 from polymodal.fusion.base import Fusion, presence_matrix
-from polymodal.nn import check_params, masked_softmax, zero_absent
-from polymodal.registry import FUSIONS
+from polymodal.nn import masked_softmax, zero_absent
+from polymodal.registry import FUSIONS, Dropout, Positive
 
 
 @FUSIONS.register("gated")
@@ -44,15 +44,10 @@ class GatedFusion(Fusion):
         self,
         in_dims: dict[str, int],
         task: TaskSpec,
-        hidden_dim: int = 64,
-        dropout: float = 0.0,
+        hidden_dim: Positive = 64,
+        dropout: Dropout = 0.0,
     ) -> None:
         super().__init__(in_dims, task)
-        check_params(
-            "fusion 'gated'",
-            hidden_dim=(hidden_dim >= 1, "must be >= 1"),
-            dropout=(0.0 <= dropout < 1.0, "must be in [0, 1)"),
-        )
         self.hidden_dim = hidden_dim
         self.value = nn.ModuleDict({m: nn.Linear(d, hidden_dim) for m, d in in_dims.items()})
         self.gate = nn.Linear(sum(in_dims.values()), len(in_dims) * hidden_dim)

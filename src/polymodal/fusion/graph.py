@@ -17,8 +17,8 @@ from torch import Tensor, nn
 
 from polymodal.data.schema import Features, TaskSpec
 from polymodal.fusion.base import Fusion, presence_matrix
-from polymodal.nn import check_params, masked_softmax, present_mean, zero_absent
-from polymodal.registry import FUSIONS
+from polymodal.nn import masked_softmax, present_mean, zero_absent
+from polymodal.registry import FUSIONS, Dropout, NonNegative, Positive
 
 
 class MessageRound(nn.Module):
@@ -81,17 +81,11 @@ class GraphFusion(Fusion):
         self,
         in_dims: dict[str, int],
         task: TaskSpec,
-        hidden_dim: int = 64,
-        rounds: int = 2,
-        dropout: float = 0.0,
+        hidden_dim: Positive = 64,
+        rounds: NonNegative = 2,
+        dropout: Dropout = 0.0,
     ) -> None:
         super().__init__(in_dims, task)
-        check_params(
-            "fusion 'graph'",
-            hidden_dim=(hidden_dim >= 1, "must be >= 1"),
-            rounds=(rounds >= 0, "must be >= 0"),
-            dropout=(0.0 <= dropout < 1.0, "must be in [0, 1)"),
-        )
         self.proj = nn.ModuleDict({m: nn.Linear(d, hidden_dim) for m, d in in_dims.items()})
         self.rounds = nn.ModuleList(MessageRound(hidden_dim) for _ in range(rounds))
         self.dropout = nn.Dropout(dropout)

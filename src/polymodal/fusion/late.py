@@ -7,9 +7,9 @@ from torch import Tensor, nn
 
 from polymodal.data.schema import Features, TaskSpec
 from polymodal.fusion.base import Fusion, presence_matrix
-from polymodal.heads.classification import check_hidden, mlp_head
+from polymodal.heads.classification import mlp_head
 from polymodal.nn import present_mean
-from polymodal.registry import FUSIONS
+from polymodal.registry import FUSIONS, Dropout, Positive
 
 
 @FUSIONS.register("late")
@@ -39,11 +39,10 @@ class LateFusion(Fusion):
         self,
         in_dims: dict[str, int],
         task: TaskSpec,
-        hidden_dim: int | None = 64,
-        dropout: float = 0.1,
+        hidden_dim: Positive | None = 64,
+        dropout: Dropout = 0.1,
     ) -> None:
         super().__init__(in_dims, task)
-        check_hidden("late", hidden_dim)
         self.out_dim = task.num_outputs
         self.heads = nn.ModuleDict(
             {m: mlp_head(d, task.num_outputs, hidden_dim, dropout) for m, d in self.in_dims.items()}

@@ -13,8 +13,8 @@ from torch import Tensor, nn
 from polymodal.data.schema import Features, TaskSpec
 from polymodal.fusion.base import Fusion
 from polymodal.fusion.tensor import append_one
-from polymodal.nn import check_params, zero_absent
-from polymodal.registry import FUSIONS
+from polymodal.nn import zero_absent
+from polymodal.registry import FUSIONS, Dropout, Positive
 
 
 @FUSIONS.register("lowrank")
@@ -46,17 +46,11 @@ class LowRankFusion(Fusion):
         self,
         in_dims: dict[str, int],
         task: TaskSpec,
-        rank: int = 4,
-        hidden_dim: int = 64,
-        dropout: float = 0.0,
+        rank: Positive = 4,
+        hidden_dim: Positive = 64,
+        dropout: Dropout = 0.0,
     ) -> None:
         super().__init__(in_dims, task)
-        check_params(
-            "fusion 'lowrank'",
-            rank=(rank >= 1, "must be >= 1"),
-            hidden_dim=(hidden_dim >= 1, "must be >= 1"),
-            dropout=(0.0 <= dropout < 1.0, "must be in [0, 1)"),
-        )
         self.rank = rank
         self.factors = nn.ParameterDict(
             {m: nn.Parameter(torch.empty(rank, d + 1, hidden_dim)) for m, d in in_dims.items()}

@@ -6,10 +6,9 @@ import torch
 from torch import Tensor, nn
 
 from polymodal.data.schema import Features, TaskSpec
-from polymodal.errors import ConfigError
 from polymodal.fusion.base import Fusion, presence_matrix
 from polymodal.nn import present_mean
-from polymodal.registry import FUSIONS
+from polymodal.registry import FUSIONS, Positive
 
 
 @FUSIONS.register("sum")
@@ -27,10 +26,8 @@ class SumFusion(Fusion):
         dim: width of the common space (the output width).
     """
 
-    def __init__(self, in_dims: dict[str, int], task: TaskSpec, dim: int = 128) -> None:
+    def __init__(self, in_dims: dict[str, int], task: TaskSpec, dim: Positive = 128) -> None:
         super().__init__(in_dims, task)
-        if dim < 1:
-            raise ConfigError([f"fusion 'sum': dim must be >= 1, got {dim}"])
         self.out_dim = dim
         self.proj = nn.ModuleDict({m: nn.Linear(d, dim) for m, d in self.in_dims.items()})
 

@@ -13,8 +13,8 @@ from torch import Tensor, nn
 from polymodal.data.schema import Features, TaskSpec
 from polymodal.errors import ConfigError
 from polymodal.fusion.base import Fusion
-from polymodal.nn import check_params, zero_absent
-from polymodal.registry import FUSIONS
+from polymodal.nn import zero_absent
+from polymodal.registry import FUSIONS, Dropout, Positive
 
 MAX_TENSOR_DIM = 1 << 17
 """Largest flattened fusion tensor allowed; beyond it use ``lowrank`` or a smaller ``proj_dim``."""
@@ -62,17 +62,11 @@ class TensorFusion(Fusion):
         self,
         in_dims: dict[str, int],
         task: TaskSpec,
-        proj_dim: int = 8,
-        hidden_dim: int = 64,
-        dropout: float = 0.0,
+        proj_dim: Positive = 8,
+        hidden_dim: Positive = 64,
+        dropout: Dropout = 0.0,
     ) -> None:
         super().__init__(in_dims, task)
-        check_params(
-            "fusion 'tensor'",
-            proj_dim=(proj_dim >= 1, "must be >= 1"),
-            hidden_dim=(hidden_dim >= 1, "must be >= 1"),
-            dropout=(0.0 <= dropout < 1.0, "must be in [0, 1)"),
-        )
         self.tensor_dim = math.prod(proj_dim + 1 for _ in self.modalities)
         if self.tensor_dim > MAX_TENSOR_DIM:
             raise ConfigError(

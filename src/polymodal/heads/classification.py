@@ -8,7 +8,7 @@ from torch import Tensor, nn
 from polymodal.data.schema import TaskSpec
 from polymodal.errors import ConfigError, DataError
 from polymodal.heads.base import Head, Prediction
-from polymodal.registry import HEADS
+from polymodal.registry import HEADS, Dropout, Positive
 
 
 def mlp_head(in_dim: int, out_dim: int, hidden_dim: int | None, dropout: float) -> nn.Sequential:
@@ -30,12 +30,6 @@ def check_task(head: str, task: TaskSpec, expected: str) -> None:
         raise ConfigError(
             [f"head {head!r} is for {expected} tasks; the dataset's task is {task.type!r}"]
         )
-
-
-def check_hidden(head: str, hidden_dim: int | None) -> None:
-    """Raise a :class:`ConfigError` for a hidden width below 1."""
-    if hidden_dim is not None and hidden_dim < 1:
-        raise ConfigError([f"head {head!r}: hidden_dim must be >= 1 or null, got {hidden_dim}"])
 
 
 def cross_entropy_loss(logits: Tensor, target: Tensor, label_smoothing: float = 0.0) -> Tensor:
@@ -75,13 +69,12 @@ class ClassificationHead(Head):
         self,
         in_dim: int,
         task: TaskSpec,
-        hidden_dim: int | None = 128,
-        dropout: float = 0.1,
+        hidden_dim: Positive | None = 128,
+        dropout: Dropout = 0.1,
         label_smoothing: float = 0.0,
     ) -> None:
         super().__init__(in_dim, task)
         check_task("classification", task, "multiclass")
-        check_hidden("classification", hidden_dim)
         self.label_smoothing = label_smoothing
         self.net = mlp_head(in_dim, task.num_outputs, hidden_dim, dropout)
 

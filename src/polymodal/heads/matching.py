@@ -14,8 +14,8 @@ from torch import Tensor
 from polymodal.data.schema import TaskSpec
 from polymodal.errors import DataError
 from polymodal.heads.base import Head, Prediction
-from polymodal.heads.classification import check_hidden, mlp_head
-from polymodal.registry import HEADS
+from polymodal.heads.classification import mlp_head
+from polymodal.registry import HEADS, Dropout, Positive
 
 
 def _check_target(logits: Tensor, target: Tensor) -> Tensor:
@@ -80,12 +80,11 @@ class MatchingHead(Head):
         self,
         in_dim: int,
         task: TaskSpec | None = None,
-        hidden_dim: int | None = None,
-        dropout: float = 0.0,
+        hidden_dim: Positive | None = None,
+        dropout: Dropout = 0.0,
         single_logit: bool = False,
     ) -> None:
         super().__init__(in_dim, task)  # type: ignore[arg-type]
-        check_hidden("matching", hidden_dim)
         self.single_logit = single_logit
         self.net = mlp_head(in_dim, 1 if single_logit else 2, hidden_dim, dropout)
 

@@ -8,8 +8,8 @@ from torch import Tensor
 from polymodal.data.schema import TaskSpec
 from polymodal.errors import DataError
 from polymodal.heads.base import Head, Prediction
-from polymodal.heads.classification import check_hidden, check_task, mlp_head
-from polymodal.registry import HEADS
+from polymodal.heads.classification import check_task, mlp_head
+from polymodal.registry import HEADS, Dropout, Positive
 
 
 def multilabel_loss(logits: Tensor, target: Tensor) -> Tensor:
@@ -48,13 +48,12 @@ class MultilabelHead(Head):
         self,
         in_dim: int,
         task: TaskSpec,
-        hidden_dim: int | None = 128,
-        dropout: float = 0.1,
+        hidden_dim: Positive | None = 128,
+        dropout: Dropout = 0.1,
         threshold: float = 0.5,
     ) -> None:
         super().__init__(in_dim, task)
         check_task("multilabel", task, "multilabel")
-        check_hidden("multilabel", hidden_dim)
         self.threshold = threshold
         self.net = mlp_head(in_dim, task.num_outputs, hidden_dim, dropout)
 

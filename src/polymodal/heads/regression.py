@@ -10,8 +10,8 @@ from torch import Tensor
 from polymodal.data.schema import TaskSpec
 from polymodal.errors import DataError
 from polymodal.heads.base import Head, Prediction
-from polymodal.heads.classification import check_hidden, check_task, mlp_head
-from polymodal.registry import HEADS
+from polymodal.heads.classification import check_task, mlp_head
+from polymodal.registry import HEADS, Dropout, Positive
 
 RegressionLoss = Literal["mse", "l1"]
 
@@ -52,13 +52,12 @@ class RegressionHead(Head):
         self,
         in_dim: int,
         task: TaskSpec,
-        hidden_dim: int | None = 128,
-        dropout: float = 0.1,
+        hidden_dim: Positive | None = 128,
+        dropout: Dropout = 0.1,
         loss: RegressionLoss = "mse",
     ) -> None:
         super().__init__(in_dim, task)
         check_task("regression", task, "regression")
-        check_hidden("regression", hidden_dim)
         self.loss_kind: RegressionLoss = loss
         self.net = mlp_head(in_dim, task.num_outputs, hidden_dim, dropout)
 

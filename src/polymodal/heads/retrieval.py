@@ -6,10 +6,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from polymodal.data.schema import TaskSpec
-from polymodal.errors import ConfigError, PolymodalError
+from polymodal.errors import PolymodalError
 from polymodal.heads.base import Head, Prediction
-from polymodal.heads.classification import check_hidden, mlp_head
-from polymodal.registry import HEADS
+from polymodal.heads.classification import mlp_head
+from polymodal.registry import HEADS, Dropout, Positive
 
 
 def _not_supervised(method: str) -> PolymodalError:
@@ -48,14 +48,11 @@ class RetrievalHead(Head):
         self,
         in_dim: int,
         task: TaskSpec | None = None,
-        embed_dim: int = 64,
-        hidden_dim: int | None = None,
-        dropout: float = 0.0,
+        embed_dim: Positive = 64,
+        hidden_dim: Positive | None = None,
+        dropout: Dropout = 0.0,
     ) -> None:
         super().__init__(in_dim, task)  # type: ignore[arg-type]
-        if embed_dim < 1:
-            raise ConfigError([f"head 'retrieval': embed_dim must be >= 1, got {embed_dim}"])
-        check_hidden("retrieval", hidden_dim)
         self.embed_dim = embed_dim
         self.net = mlp_head(in_dim, embed_dim, hidden_dim, dropout)
 

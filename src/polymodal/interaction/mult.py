@@ -22,7 +22,7 @@ from polymodal.nn import (
     zero_absent,
     zero_invalid,
 )
-from polymodal.registry import INTERACTIONS
+from polymodal.registry import INTERACTIONS, Dropout, NonNegative, Positive
 
 
 class CrossmodalTransformer(nn.Module):
@@ -80,23 +80,19 @@ class MulTInteraction(Interaction):
     def __init__(
         self,
         in_dims: dict[str, int],
-        d_model: int = 32,
-        heads: int = 4,
-        layers: int = 2,
-        self_layers: int = 1,
-        kernel_size: int = 1,
-        dropout: float = 0.0,
+        d_model: Positive = 32,
+        heads: Positive = 4,
+        layers: Positive = 2,
+        self_layers: NonNegative = 1,
+        kernel_size: Positive = 1,
+        dropout: Dropout = 0.0,
     ) -> None:
         super().__init__(in_dims)
         check_params(
             "interaction 'mult'",
             in_dims=(len(in_dims) >= 2, f"needs at least two modalities, got {list(in_dims)}"),
-            heads=(heads >= 1, "must be >= 1"),
-            d_model=(d_model >= 1 and d_model % max(heads, 1) == 0, "must be divisible by heads"),
-            layers=(layers >= 1, "must be >= 1"),
-            self_layers=(self_layers >= 0, "must be >= 0"),
-            kernel_size=(kernel_size >= 1 and kernel_size % 2 == 1, "must be odd and >= 1"),
-            dropout=(0.0 <= dropout < 1.0, "must be in [0, 1)"),
+            d_model=(d_model % heads == 0, "must be divisible by heads"),
+            kernel_size=(kernel_size % 2 == 1, "must be odd"),
         )
         self.d_model = d_model
         self.proj = nn.ModuleDict(

@@ -20,7 +20,7 @@ from polymodal.nn import (
     zero_absent,
     zero_invalid,
 )
-from polymodal.registry import INTERACTIONS
+from polymodal.registry import INTERACTIONS, Dropout, Positive
 
 
 @INTERACTIONS.register("single_stream")
@@ -54,18 +54,15 @@ class SingleStreamInteraction(Interaction):
     def __init__(
         self,
         in_dims: dict[str, int],
-        d_model: int = 32,
-        heads: int = 4,
-        layers: int = 2,
-        dropout: float = 0.0,
+        d_model: Positive = 32,
+        heads: Positive = 4,
+        layers: Positive = 2,
+        dropout: Dropout = 0.0,
     ) -> None:
         super().__init__(in_dims)
         check_params(
             "interaction 'single_stream'",
-            heads=(heads >= 1, "must be >= 1"),
-            d_model=(d_model >= 1 and d_model % max(heads, 1) == 0, "must be divisible by heads"),
-            layers=(layers >= 1, "must be >= 1"),
-            dropout=(0.0 <= dropout < 1.0, "must be in [0, 1)"),
+            d_model=(d_model % heads == 0, "must be divisible by heads"),
         )
         self.d_model = d_model
         self.proj = nn.ModuleDict({m: nn.Linear(d, d_model) for m, d in in_dims.items()})

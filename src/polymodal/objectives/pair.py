@@ -2,7 +2,7 @@
 
 A *pair objective* owns two towers (one per modality, each a model whose forward gives
 embeddings ``[B, D]``, e.g. the towers of the ``clip`` / ``moco`` presets built by
-:func:`polymodal.models.preset.build_towers`) and turns a batch into a scalar loss:
+:func:`polymodal.models.builder.build_towers`) and turns a batch into a scalar loss:
 
 - ``contrastive`` (:class:`ContrastivePairObjective`): symmetric InfoNCE with a learned
   temperature (CLIP, Radford et al. 2021), :mod:`polymodal.objectives.contrastive`, optionally

@@ -20,9 +20,8 @@ from polymodal.data.bundle import DataBundle
 from polymodal.data.loading import build_data
 from polymodal.data.schema import DatasetInfo, Sample
 from polymodal.errors import CheckpointError, PolymodalError
-from polymodal.models.builder import build_model
+from polymodal.models.builder import build_model, build_towers
 from polymodal.models.multimodal import MultimodalModel
-from polymodal.models.preset import build_towers
 from polymodal.objectives.pair import PairObjective, build_objective
 from polymodal.rundir.codec import load_weights
 from polymodal.rundir.layout import config_path, data_state_path, weights_path
