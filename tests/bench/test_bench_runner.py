@@ -21,6 +21,7 @@ import torch
 import yaml
 
 from polymodal.bench.cells import load_spec, parse_spec
+from polymodal.bench.report import run_and_report
 from polymodal.bench.runner import BenchmarkFailed, run_benchmark
 from polymodal.bench.store import STORE_FILE, ResultsStore
 
@@ -103,7 +104,7 @@ def reference(spec_file, tmp_path_factory) -> tuple[Path, dict]:
     threads = torch.get_num_threads()  # a module fixture runs before conftest's thread setting
     torch.set_num_threads(1)
     try:
-        result = run_benchmark(load_spec(spec_file), bench_dir, report=False)
+        result = run_benchmark(load_spec(spec_file), bench_dir)
     finally:
         torch.set_num_threads(threads)
     assert [c.key for c in result.cells] == KEYS
@@ -193,7 +194,7 @@ def test_a_changed_config_reruns_only_its_cells(spec_file, reference, tmp_path, 
     shutil.copytree(reference[0], bench_dir)
     raw = yaml.safe_load(SPEC)
     raw["models"]["concat"]["fusion"] = {"name": "concat", "init_std": 0.05}
-    result = run_benchmark(parse_spec(raw), bench_dir, report=False)
+    result = run_benchmark(parse_spec(raw), bench_dir)
     assert result.ran == KEYS[2:]
     starts = {c.key: c.starts for c in result.cells}
     assert starts == {**dict.fromkeys(KEYS[:2], 1), **dict.fromkeys(KEYS[2:], 2)}
@@ -212,13 +213,15 @@ def test_failed_cells_are_recorded_reported_and_retried(tmp_path):
     raw["seeds"] = [0]
     spec = parse_spec(raw)  # the spec itself is valid; the data builder refuses n=5
     with pytest.raises(BenchmarkFailed, match="1 of 1 cells failed"):
-        run_benchmark(spec, tmp_path)
+        run_and_report(spec, tmp_path)  # the report is written, then the failure raised
     with ResultsStore(tmp_path / STORE_FILE) as store:
         (cell,) = store.cells()
     assert cell.status == "failed"
     assert "data.n" in cell.error
     assert "failed" in (tmp_path / "report.md").read_text()
+    written = (tmp_path / "report.md").stat().st_mtime_ns
     with pytest.raises(BenchmarkFailed):
-        run_benchmark(spec, tmp_path, report=False)
+        run_benchmark(spec, tmp_path)
+    assert (tmp_path / "report.md").stat().st_mtime_ns == written  # no report of its own
     with ResultsStore(tmp_path / STORE_FILE) as store:
         assert store.cells()[0].starts == 2  # retried by the next invocation

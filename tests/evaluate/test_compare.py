@@ -60,3 +60,18 @@ def test_runs_on_different_samples_or_unevaluated_are_refused(tmp_path):
     (empty / "predictions.parquet").unlink()
     with pytest.raises(PolymodalError, match="evaluate it first"):
         compare_runs(a, empty)
+
+
+def test_row_order_does_not_matter_and_other_targets_are_refused(tmp_path):
+    targets = [i % 3 for i in range(30)]
+    predictions = [(t + (i % 4 == 0)) % 3 for i, t in enumerate(targets)]
+    a = fake_run(tmp_path / "a", targets, targets)
+    b = fake_run(tmp_path / "b", targets, predictions)
+    shuffled = tmp_path / "shuffled"
+    shutil.copytree(b, shuffled)
+    table = pd.read_parquet(b / "predictions.parquet")
+    table.sample(frac=1.0, random_state=0).to_parquet(shuffled / "predictions.parquet")
+    assert compare_runs(a, b, resamples=200).rows == compare_runs(a, shuffled, resamples=200).rows
+    other = fake_run(tmp_path / "other", [(t + 1) % 3 for t in targets], targets)
+    with pytest.raises(PolymodalError, match="another target in A than in B"):
+        compare_runs(a, other)

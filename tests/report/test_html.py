@@ -8,8 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from polymodal.report.html import (
-    CSP,
+from polymodal.report.blocks import (
     BulletList,
     Code,
     Details,
@@ -17,10 +16,9 @@ from polymodal.report.html import (
     Image,
     Paragraph,
     anchor,
-    inline,
-    render_html,
     table,
 )
+from polymodal.report.html import CSP, inline, render_html
 from polymodal.report.plots import plot_confusion_matrix
 
 

@@ -6,12 +6,13 @@ For each dataset (and task type) and each model:
   (:func:`~polymodal.evaluate.stats.aggregate_seeds`: Student-t interval of the mean; with a single
   seed, the run's own bootstrap interval from its ``metrics.json``);
 - **the comparison with the best model** (rank 1), paired on the same test samples: for every seed
-  both models ran, the two predictions tables of that seed are aligned by sample id (a seed fixes
-  the data, so the same seed means the same test samples), and the aligned pairs of all common
-  seeds are pooled. On the pooled pairs: the difference of the primary metric with a paired
-  bootstrap interval (Koehn 2004), and a p-value from McNemar's test (accuracy of a multiclass
-  task) or from the paired bootstrap (any other metric); the p-values of the models compared with
-  the best are Holm-corrected (Holm 1979) over those models;
+  both models ran, the two predictions tables of that seed are lined up sample by sample
+  (:func:`~polymodal.evaluate.pairing.pair_tables`; a seed fixes the data, so the same seed means
+  the same test samples), and the pairs of all common seeds are pooled. On the pooled pairs
+  (:func:`~polymodal.evaluate.compare.paired_difference`): the difference of the primary metric
+  with a paired bootstrap interval (Koehn 2004), and a p-value from McNemar's test (accuracy of
+  a multiclass task) or from the paired bootstrap (any other metric); the p-values of the models
+  compared with the best are Holm-corrected (Holm 1979) over those models;
 - **efficiency columns** (parameters, FLOPs per sample, latency p50 at batch 1, training time;
   means over seeds) when the cells measured efficiency, and **mean relative robustness** (over
   every modality x perturbation curve and seed) when they measured robustness.
@@ -28,23 +29,25 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from polymodal.errors import PolymodalError
+from polymodal.evaluate.compare import PairedDifference, TestName, paired_difference
+from polymodal.evaluate.pairing import PairingError, clean_rows, pair_tables
+from polymodal.report.labels import EFFICIENCY
 from polymodal.rundir.layout import PREDICTIONS_FILE
 
-TestName = Literal["auto", "bootstrap", "mcnemar"]
-
-EFFICIENCY_COLUMNS: dict[str, tuple[str, str]] = {
-    "params": ("params_total", "params"),
-    "flops_per_sample": ("flops_per_sample", "FLOPs/sample"),
-    "latency_ms_p50": ("latency_ms_p50_bs1", "latency p50 bs1 (ms)"),
-    "train_seconds": ("training_seconds", "train (s)"),
+EFFICIENCY_COLUMNS: dict[str, str] = {
+    "params": "params_total",
+    "flops_per_sample": "flops_per_sample",
+    "latency_ms_p50": "latency_ms_p50_bs1",
+    "train_seconds": "training_seconds",
 }
-"""Leaderboard column -> (key of ``metrics.json``'s ``efficiency``, Markdown header)."""
+"""Leaderboard column -> key of ``metrics.json``'s ``efficiency`` (its header is the measure's
+``short`` label, :data:`polymodal.report.labels.EFFICIENCY`)."""
 
 
 @dataclass
@@ -69,10 +72,7 @@ class CellResult:
     def clean_table(self) -> pd.DataFrame | None:
         """The clean rows (``perturbation == "none"``) of the predictions table, or None."""
         if self._table is None and self.predictions is not None:
-            table = self.predictions()
-            if "perturbation" in table.columns:
-                table = table[table["perturbation"] == "none"]
-            self._table = table.reset_index(drop=True)
+            self._table = clean_rows(self.predictions())
         return self._table
 
 
@@ -245,7 +245,7 @@ def table_cells(rows: Sequence[LeaderboardRow], level: float) -> tuple[list[str]
     against = "best" if baseline is None or baseline == rows[0].model else baseline
     header = ["rank", "model", "seeds", metric, f"{level:.0%} CI", f"Δ vs {against}", "p (Holm)"]
     extra = [c for c in EFFICIENCY_COLUMNS if any(getattr(r, c) is not None for r in rows)]
-    header += [EFFICIENCY_COLUMNS[c][1] for c in extra]
+    header += [EFFICIENCY[EFFICIENCY_COLUMNS[c]].short for c in extra]
     robust = any(r.relative_robustness is not None for r in rows)
     if robust:
         header.append("rel. robustness")
@@ -298,7 +298,7 @@ def _relative_robustness(payloads: list[dict[str, Any]]) -> float | None:
 
 def _efficiency(payloads: list[dict[str, Any]]) -> dict[str, float | None]:
     out: dict[str, float | None] = {}
-    for column, (key, _) in EFFICIENCY_COLUMNS.items():
+    for column, key in EFFICIENCY_COLUMNS.items():
         out[column] = _mean_of([p.get("efficiency", {}).get(key) for p in payloads])
     return out
 
@@ -348,7 +348,8 @@ def _model_stats(model: str, cells: list[CellResult], metric: str, level: float)
 def pooled_pairs(
     a: Sequence[CellResult], b: Sequence[CellResult]
 ) -> tuple[pd.DataFrame, pd.DataFrame] | str:
-    """The predictions of two models paired seed by seed and sample by sample, pooled.
+    """The predictions of two models paired seed by seed and sample by sample
+    (:func:`~polymodal.evaluate.pairing.pair_tables`), pooled.
 
     Returns:
         ``(table_a, table_b)`` of equal length, row i of both the same sample of the same seed,
@@ -363,66 +364,15 @@ def pooled_pairs(
         ta, tb = cell_a.clean_table(), cell_b.clean_table()
         if ta is None or tb is None:
             return f"seed {cell_a.seed}: predictions table missing"
-        if ta["id"].duplicated().any() or set(ta["id"]) != set(tb["id"]):
-            return f"seed {cell_a.seed}: the two models were tested on different samples"
-        tb = tb.set_index("id").loc[ta["id"]].reset_index()  # rows in ta's order
-        if not np.array_equal(ta["target"].to_numpy(), tb["target"].to_numpy()):
-            return f"seed {cell_a.seed}: the same sample ids have different targets"
+        try:
+            ta, tb = pair_tables(ta, tb, names=(cell_a.model, cell_b.model))
+        except PairingError as err:
+            return f"seed {cell_a.seed}: {err.what}"
         parts_a.append(ta)
         parts_b.append(tb)
     if not parts_a:
         return "no seed in common"
     return pd.concat(parts_a, ignore_index=True), pd.concat(parts_b, ignore_index=True)
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """A model against the best: paired difference, its interval, and the test's p-value."""
-
-    delta: float
-    ci_low: float
-    ci_high: float
-    p_value: float
-    test: str
-    samples: int
-
-
-def compare_to_best(
-    tables: tuple[pd.DataFrame, pd.DataFrame],
-    task: str,
-    metric: str,
-    *,
-    test: TestName = "auto",
-    resamples: int = 1000,
-    level: float = 0.95,
-    seed: int = 0,
-) -> Comparison:
-    """Paired comparison of model A (``tables[0]``) with the best model B on pooled pairs.
-
-    ``delta = metric(A) - metric(B)`` with a paired bootstrap interval; p from McNemar's test
-    when ``test`` is "mcnemar", or "auto" with accuracy of a multiclass task, else from the
-    paired bootstrap.
-    """
-    from polymodal.evaluate.metrics import create_metric, inputs_from_table
-    from polymodal.evaluate.stats import mcnemar, paired_bootstrap
-
-    table_a, table_b = tables
-    inputs_a = inputs_from_table(table_a, task)
-    inputs_b = inputs_from_table(table_b, task)
-    n = len(table_a)
-    boot = paired_bootstrap(
-        create_metric(metric), inputs_a, inputs_b, n, resamples=resamples, level=level, seed=seed
-    )
-    use_mcnemar = task == "multiclass" and (
-        test == "mcnemar" or (test == "auto" and metric == "accuracy")
-    )
-    if use_mcnemar:
-        correct_a = table_a["prediction"].to_numpy() == table_a["target"].to_numpy()
-        correct_b = table_b["prediction"].to_numpy() == table_b["target"].to_numpy()
-        p_value, name = mcnemar(correct_a, correct_b).p_value, "mcnemar"
-    else:
-        p_value, name = boot.p_value, "bootstrap"
-    return Comparison(boot.difference, boot.ci_low, boot.ci_high, float(p_value), name, n)
 
 
 def compute_leaderboard(
@@ -437,80 +387,113 @@ def compute_leaderboard(
     """Rank the models of every dataset group and compare each with the best, or with the
     ``reference`` model where the group has it (e.g. the best unimodal baseline; see the
     module)."""
-    from polymodal.evaluate.stats import holm
-
     board = Leaderboard([], alpha=alpha, level=level, resamples=resamples, reference=reference)
     groups: dict[tuple[str, str], list[CellResult]] = {}
     for cell in cells:
         groups.setdefault((cell.dataset, str(cell.payload.get("task"))), []).append(cell)
     for (dataset, task), group in groups.items():
-        metric, higher = _primary(group)
-        by_model: dict[str, list[CellResult]] = {}
-        for cell in group:
-            by_model.setdefault(cell.model, []).append(cell)
-        stats = []
-        for model, model_cells in by_model.items():
-            try:
-                stats.append(_model_stats(model, model_cells, metric, level))
-            except PolymodalError:
-                board.notes.append(f"{dataset} / {model}: no finite {metric}, left out")
-        sign = -1.0 if higher else 1.0
-        stats.sort(key=lambda s: sign * s.mean)  # stable: ties keep benchmark order
-        if not stats:
-            continue
-        best = next((s for s in stats if s.model == reference), None) if reference else None
-        if reference and best is None:
-            board.notes.append(f"{dataset}: no model {reference!r}; compared with the best")
-        best = best or stats[0]
-        comparisons: dict[str, Comparison] = {}
-        for other in stats:
-            if other is best:
-                continue
-            pairs = pooled_pairs(other.cells, best.cells)
-            if isinstance(pairs, str):
-                board.notes.append(
-                    f"{dataset} / {other.model} vs {best.model}: not paired, {pairs}"
-                )
-                continue
-            comparisons[other.model] = compare_to_best(
-                pairs, task, metric, test=test, resamples=resamples, level=level
-            )
-        adjusted = (
-            holm({k: c.p_value for k, c in comparisons.items()}, alpha) if comparisons else None
-        )
-        for rank, s in enumerate(stats, start=1):
-            payloads = [c.payload for c in s.cells]
-            row: dict[str, Any] = {
-                "dataset": dataset,
-                "task": task,
-                "metric": metric,
-                "higher_is_better": higher,
-                "rank": rank,
-                "model": s.model,
-                "n_seeds": len(s.values),
-                "mean": s.mean,
-                "std": s.std,
-                "ci_low": s.ci[0],
-                "ci_high": s.ci[1],
-                "ci_kind": s.ci_kind,
-                **_efficiency(payloads),
-                "relative_robustness": _relative_robustness(payloads),
-            }
-            comparison = comparisons.get(s.model)
-            if comparison is not None and adjusted is not None:
-                row.update(
-                    delta=comparison.delta,
-                    delta_ci_low=comparison.ci_low,
-                    delta_ci_high=comparison.ci_high,
-                    p_value=comparison.p_value,
-                    p_holm=adjusted.adjusted[s.model],
-                    significant=adjusted.reject[s.model],
-                    test=comparison.test,
-                    paired_samples=comparison.samples,
-                )
-            row["baseline"] = best.model
-            board.rows.append(LeaderboardRow(**row))
+        board.rows += _group_rows(board, dataset, task, group, test)
     return board
+
+
+def _ranked_stats(
+    board: Leaderboard, dataset: str, group: list[CellResult], metric: str, higher: bool
+) -> list[_ModelStats]:
+    """Seed statistics of every model of a group, best first (ties keep benchmark order)."""
+    by_model: dict[str, list[CellResult]] = {}
+    for cell in group:
+        by_model.setdefault(cell.model, []).append(cell)
+    stats = []
+    for model, model_cells in by_model.items():
+        try:
+            stats.append(_model_stats(model, model_cells, metric, board.level))
+        except PolymodalError:
+            board.notes.append(f"{dataset} / {model}: no finite {metric}, left out")
+    sign = -1.0 if higher else 1.0
+    return sorted(stats, key=lambda s: sign * s.mean)  # stable
+
+
+def _baseline(board: Leaderboard, dataset: str, stats: list[_ModelStats]) -> _ModelStats:
+    """The model the others are compared with: the reference where the group has it, or the
+    best."""
+    if board.reference is None:
+        return stats[0]
+    found = next((s for s in stats if s.model == board.reference), None)
+    if found is None:
+        board.notes.append(f"{dataset}: no model {board.reference!r}; compared with the best")
+    return found or stats[0]
+
+
+def _comparisons(
+    board: Leaderboard,
+    group: tuple[str, str, str],
+    stats: list[_ModelStats],
+    best: _ModelStats,
+    test: TestName,
+) -> dict[str, PairedDifference]:
+    """Every model of a group against ``best`` on pooled pairs (a note where not paired)."""
+    dataset, task, metric = group
+    out: dict[str, PairedDifference] = {}
+    for other in stats:
+        if other is best:
+            continue
+        pairs = pooled_pairs(other.cells, best.cells)
+        if isinstance(pairs, str):
+            board.notes.append(f"{dataset} / {other.model} vs {best.model}: not paired, {pairs}")
+            continue
+        out[other.model] = paired_difference(
+            pairs, task, metric, test=test, resamples=board.resamples, level=board.level
+        )
+    return out
+
+
+def _group_rows(
+    board: Leaderboard, dataset: str, task: str, group: list[CellResult], test: TestName
+) -> list[LeaderboardRow]:
+    """The ranked rows of one (dataset, task) group."""
+    from polymodal.evaluate.stats import holm
+
+    metric, higher = _primary(group)
+    stats = _ranked_stats(board, dataset, group, metric, higher)
+    if not stats:
+        return []
+    best = _baseline(board, dataset, stats)
+    comparisons = _comparisons(board, (dataset, task, metric), stats, best, test)
+    p_values = {k: c.p_value for k, c in comparisons.items()}
+    adjusted = holm(p_values, board.alpha) if comparisons else None
+    rows = []
+    for rank, s in enumerate(stats, start=1):
+        payloads = [c.payload for c in s.cells]
+        row: dict[str, Any] = {
+            "dataset": dataset,
+            "task": task,
+            "metric": metric,
+            "higher_is_better": higher,
+            "rank": rank,
+            "model": s.model,
+            "n_seeds": len(s.values),
+            "mean": s.mean,
+            "std": s.std,
+            "ci_low": s.ci[0],
+            "ci_high": s.ci[1],
+            "ci_kind": s.ci_kind,
+            **_efficiency(payloads),
+            "relative_robustness": _relative_robustness(payloads),
+            "baseline": best.model,
+        }
+        if (comparison := comparisons.get(s.model)) is not None and adjusted is not None:
+            row.update(
+                delta=comparison.delta,
+                delta_ci_low=comparison.ci_low,
+                delta_ci_high=comparison.ci_high,
+                p_value=comparison.p_value,
+                p_holm=adjusted.adjusted[s.model],
+                significant=adjusted.reject[s.model],
+                test=comparison.test,
+                paired_samples=comparison.samples,
+            )
+        rows.append(LeaderboardRow(**row))
+    return rows
 
 
 # ------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
-"""Run a benchmark cell by cell into a benchmark directory, resumably, then write its report.
+"""Run a benchmark cell by cell into a benchmark directory, resumably.
 
 Layout of ``BENCH_DIR``: ``results.sqlite`` (the results store, see :mod:`polymodal.bench.store`),
-``runs/<cell>/`` (one run directory per cell), ``report.md`` and ``report.html``.
+``runs/<cell>/`` (one run directory per cell), ``report.md`` and ``report.html`` (written after
+the run by :func:`polymodal.bench.report.run_and_report`, which is what ``polymodal bench`` calls).
 
 The runner plans the spec's cells in the store, then repeatedly *claims* a cell, trains and
 evaluates it into a clean run directory, and stores its results, keeping a heartbeat on its
@@ -12,8 +13,8 @@ claim from a background thread. So:
   directory is removed and the cell starts again from scratch);
 - several processes can run one benchmark together: each cell is claimed by exactly one.
 
-A cell that raises is marked ``failed`` (its error is stored) and the others go on; the report is
-written all the same, then :class:`BenchmarkFailed` names the failed cells.
+A cell that raises is marked ``failed`` (its error is stored) and the others go on; at the end
+:class:`BenchmarkFailed` names the failed cells.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ RUNS_DIR = "runs"
 
 
 class BenchmarkFailed(PolymodalError):
-    """Some cells of a benchmark raised; the others finished and the report was written."""
+    """Some cells of a benchmark raised; the others finished."""
 
 
 @dataclass
@@ -62,7 +63,7 @@ class BenchResult:
         bench_dir: the benchmark directory.
         cells: every planned cell of the store after the run, in benchmark order.
         ran: keys of the cells this process ran (finished or failed).
-        leaderboard_markdown: the leaderboard, as Markdown.
+        leaderboard_markdown: the leaderboard, as Markdown (filled in when a report is written).
         report_paths: ``{"markdown": ..., "html": ...}`` (empty when no report was written).
     """
 
@@ -161,10 +162,10 @@ def run_benchmark(
     rerun: bool = False,
     lease_s: float = DEFAULT_LEASE_S,
     heartbeat_s: float | None = None,
-    report: bool = True,
     console: Console | None = None,
 ) -> BenchResult:
-    """Run every unfinished cell of ``spec`` into ``bench_dir``, then write the report.
+    """Run every unfinished cell of ``spec`` into ``bench_dir`` (no report: see
+    :func:`polymodal.bench.report.run_and_report`).
 
     Args:
         spec: the benchmark.
@@ -172,64 +173,75 @@ def run_benchmark(
         rerun: run finished cells again.
         lease_s: a ``running`` cell whose heartbeat is older than this is re-run.
         heartbeat_s: seconds between heartbeats (default ``lease_s / 6``).
-        report: write ``report.md`` and ``report.html`` at the end.
         console: a :class:`rich.console.Console` for the progress display (default: stdout).
 
     Raises:
         ConfigError: an invalid cell config.
-        BenchmarkFailed: after the report, when some cells failed.
+        BenchmarkFailed: when some cells failed (the others ran).
     """
-    from polymodal.bench.progress import BenchProgress
-
     bench_dir = Path(bench_dir)
     cells = expand_cells(spec, source=f"benchmark {spec.name}")
-    by_key = {cell.key: cell for cell in cells}
     bench_dir.mkdir(parents=True, exist_ok=True)
-    store_path = bench_dir / STORE_FILE
-    store = ResultsStore(store_path)
+    store = ResultsStore(bench_dir / STORE_FILE)
     result = BenchResult(bench_dir)
     try:
         store.set_meta("spec", spec.model_dump_json())
         counts = store.sync(
             [planned_cell(c) for c in cells], rerun=rerun, lease_s=lease_s, bench_dir=bench_dir
         )
-        owner = new_owner()
         every = heartbeat_s if heartbeat_s is not None else lease_s / 6.0
-        with BenchProgress(len(cells), console=console) as display:
-            if counts["kept"]:
-                display.note(f"{counts['kept']} of {len(cells)} cells finished earlier: kept")
-            while (record := store.claim(owner, lease_s=lease_s)) is not None:
-                cell = by_key.get(record.key)
-                if cell is None:
-                    store.release(record.key, owner)
-                    raise StoreError(
-                        f"the store plans cell {record.key!r}, which this spec does not have",
-                        where=str(store_path),
-                        fix="run one spec per benchmark directory (another --out for another)",
-                    )
-                result.ran.append(record.key)
-                _run_claimed(store, store_path, cell, record, owner, every, display)
+        result.ran = _run_cells(store, cells, counts["kept"], lease_s, every, console)
         result.cells = store.cells()
     finally:
         store.close()
-    if report:
-        from polymodal.report.bench_report import write_bench_report
-
-        written = write_bench_report(bench_dir)
-        result.report_paths = {"markdown": written.markdown, "html": written.html}
-        result.leaderboard_markdown = written.leaderboard_markdown
-    failed = result.failed
-    if failed:
-        by_error: dict[str, list[str]] = {}
-        for c in failed:
-            by_error.setdefault(error_summary(c.error or ""), []).append(c.key)
-        lines = "\n".join(f"  - {', '.join(keys)}: {error}" for error, keys in by_error.items())
-        raise BenchmarkFailed(
-            f"{len(failed)} of {len(result.cells)} cells failed:\n{lines}",
-            where=str(store_path),
-            fix="fix the cause and run `polymodal bench` again: only unfinished cells run",
-        )
+    raise_if_failed(result)
     return result
+
+
+def _run_cells(
+    store: ResultsStore,
+    cells: list[Cell],
+    kept: int,
+    lease_s: float,
+    every: float,
+    console: Console | None,
+) -> list[str]:
+    """Claim and run cells until none is left; returns the keys this process ran."""
+    from polymodal.bench.progress import BenchProgress
+
+    by_key = {cell.key: cell for cell in cells}
+    owner, ran = new_owner(), []
+    with BenchProgress(len(cells), console=console) as display:
+        if kept:
+            display.note(f"{kept} of {len(cells)} cells finished earlier: kept")
+        while (record := store.claim(owner, lease_s=lease_s)) is not None:
+            cell = by_key.get(record.key)
+            if cell is None:
+                store.release(record.key, owner)
+                raise StoreError(
+                    f"the store plans cell {record.key!r}, which this spec does not have",
+                    where=str(store.path),
+                    fix="run one spec per benchmark directory (another --out for another)",
+                )
+            ran.append(record.key)
+            _run_claimed(store, store.path, cell, record, owner, every, display)
+    return ran
+
+
+def raise_if_failed(result: BenchResult) -> None:
+    """Raise :class:`BenchmarkFailed` naming the failed cells of ``result``, grouped by error."""
+    failed = result.failed
+    if not failed:
+        return
+    by_error: dict[str, list[str]] = {}
+    for c in failed:
+        by_error.setdefault(error_summary(c.error or ""), []).append(c.key)
+    lines = "\n".join(f"  - {', '.join(keys)}: {error}" for error, keys in by_error.items())
+    raise BenchmarkFailed(
+        f"{len(failed)} of {len(result.cells)} cells failed:\n{lines}",
+        where=str(result.bench_dir / STORE_FILE),
+        fix="fix the cause and run `polymodal bench` again: only unfinished cells run",
+    )
 
 
 def _run_claimed(

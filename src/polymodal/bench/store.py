@@ -276,15 +276,7 @@ class ResultsStore:
                     "UPDATE cells SET in_plan = 1, position = ?, run_path = ? WHERE key = ?",
                     (cell.position, cell.run_path, cell.key),
                 )
-                reset = None
-                if row["config_hash"] != cell.config_hash:
-                    reset = "changed"
-                elif row["status"] == "failed":
-                    reset = "retried"
-                elif rerun and row["status"] != "pending" and not self._live(row, now, lease_s):
-                    reset = "reset"
-                elif row["status"] == "done" and not _has_results(bench_dir, cell.run_path):
-                    reset = "retried"
+                reset = self._reset_reason(row, cell, rerun, now, lease_s, bench_dir)
                 if reset is None:
                     counts["kept"] += row["status"] == "done"
                     continue
@@ -297,6 +289,26 @@ class ResultsStore:
                     (cell.config_hash, config_json, cell.key),
                 )
         return counts
+
+    def _reset_reason(
+        self,
+        row: sqlite3.Row,
+        cell: PlannedCell,
+        rerun: bool,
+        now: float,
+        lease_s: float,
+        bench_dir: Path | None,
+    ) -> str | None:
+        """Why a stored cell goes back to ``pending`` (a key of :meth:`sync`'s counts), or None."""
+        if row["config_hash"] != cell.config_hash:
+            return "changed"
+        if row["status"] == "failed":
+            return "retried"
+        if rerun and row["status"] != "pending" and not self._live(row, now, lease_s):
+            return "reset"
+        if row["status"] == "done" and not _has_results(bench_dir, cell.run_path):
+            return "retried"
+        return None
 
     @staticmethod
     def _live(row: sqlite3.Row, now: float, lease_s: float) -> bool:

@@ -209,7 +209,7 @@ def bench(
     """
 
     def body() -> None:
-        from polymodal.bench.runner import run_benchmark
+        from polymodal.bench.report import run_and_report
 
         _quiet_lightning()
         from polymodal.bench.cells import load_spec
@@ -217,7 +217,7 @@ def bench(
 
         bench_spec = load_spec(spec) if spec is not None else default_spec()
         bench_dir = out or Path("runs") / (bench_spec.name or "bench")
-        result = run_benchmark(bench_spec, bench_dir, rerun=rerun, lease_s=lease)
+        result = run_and_report(bench_spec, bench_dir, rerun=rerun, lease_s=lease)
         typer.echo(result.leaderboard_markdown)
         for kind, path in result.report_paths.items():
             typer.echo(f"report ({kind}): {path}")
@@ -261,7 +261,7 @@ def report(
     """Write report.md and a self-contained report.html of a benchmark or an evaluated run."""
 
     def body() -> None:
-        from polymodal.report.bench_report import write_report
+        from polymodal.bench.report import write_report
 
         written = write_report(path)
         typer.echo(f"report (markdown): {written.markdown}")

@@ -1,9 +1,12 @@
-"""Compare two evaluated runs on the same samples: paired differences with intervals and tests.
+"""Paired comparisons of two predictions tables: differences with intervals and tests.
 
-Both runs' predictions tables are aligned by sample id (clean rows only); a run evaluated on other
-samples, or with other targets, is refused. For every scalar metric the difference A - B gets a
-paired-bootstrap interval and p-value (the same resamples drive both runs); for multiclass
-accuracy McNemar's test is added.
+:func:`paired_difference` compares two lined-up tables on one metric (the leaderboard's test
+against the best model uses it too). :func:`compare_runs` compares two evaluated runs: the clean
+rows of both predictions tables are lined up sample by sample
+(:func:`~polymodal.evaluate.pairing.pair_tables`, the rule of every paired comparison); runs of
+another task, on other samples or with other targets are refused. For every scalar metric the
+difference A - B gets a paired-bootstrap interval and p-value (the same resamples drive both
+runs); for multiclass accuracy McNemar's test is added.
 """
 
 from __future__ import annotations
@@ -11,14 +14,68 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
 from polymodal.errors import PolymodalError
 from polymodal.evaluate.metrics import create_metric, default_metrics, inputs_from_table
+from polymodal.evaluate.pairing import clean_rows, pair_tables
 from polymodal.evaluate.stats import mcnemar, paired_bootstrap
 from polymodal.rundir.layout import METRICS_FILE, PREDICTIONS_FILE
+
+TestName = Literal["auto", "bootstrap", "mcnemar"]
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """``metric(A) - metric(B)`` on paired samples: its interval and the test's p-value."""
+
+    delta: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    test: str
+    samples: int
+
+
+def _correct(table: pd.DataFrame) -> Any:
+    """Whether each prediction is right ``bool[n]``."""
+    return table["prediction"].to_numpy() == table["target"].to_numpy()
+
+
+def paired_difference(
+    tables: tuple[pd.DataFrame, pd.DataFrame],
+    task: str,
+    metric: str,
+    *,
+    test: TestName = "auto",
+    resamples: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> PairedDifference:
+    """Paired comparison of A (``tables[0]``) with B (``tables[1]``), lined up row by row
+    (:func:`~polymodal.evaluate.pairing.pair_tables`).
+
+    ``delta = metric(A) - metric(B)`` with a paired bootstrap interval; p from McNemar's test
+    when ``test`` is "mcnemar", or "auto" with accuracy of a multiclass task, else from the
+    paired bootstrap.
+    """
+    table_a, table_b = tables
+    inputs_a = inputs_from_table(table_a, task)
+    inputs_b = inputs_from_table(table_b, task)
+    n = len(table_a)
+    boot = paired_bootstrap(
+        create_metric(metric), inputs_a, inputs_b, n, resamples=resamples, level=level, seed=seed
+    )
+    use_mcnemar = task == "multiclass" and (
+        test == "mcnemar" or (test == "auto" and metric == "accuracy")
+    )
+    if use_mcnemar:
+        p_value, name = mcnemar(_correct(table_a), _correct(table_b)).p_value, "mcnemar"
+    else:
+        p_value, name = boot.p_value, "bootstrap"
+    return PairedDifference(boot.difference, boot.ci_low, boot.ci_high, float(p_value), name, n)
 
 
 @dataclass
@@ -62,9 +119,7 @@ def _load(run_dir: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
             where=str(run_dir),
             fix=f"evaluate it first: polymodal evaluate {run_dir}",
         )
-    table = pd.read_parquet(table_path)
-    clean = table[table["perturbation"] == "none"].sort_values("id").reset_index(drop=True)
-    return clean, json.loads(metrics_path.read_text())
+    return clean_rows(pd.read_parquet(table_path)), json.loads(metrics_path.read_text())
 
 
 def compare_runs(
@@ -80,39 +135,38 @@ def compare_runs(
     run_a, run_b = Path(run_a), Path(run_b)
     table_a, info_a = _load(run_a)
     table_b, info_b = _load(run_b)
-    if info_a["task"] != info_b["task"] or list(table_a["id"]) != list(table_b["id"]):
+    where = f"{run_a} vs {run_b}"
+    if info_a["task"] != info_b["task"]:
         raise PolymodalError(
-            "the two runs were not evaluated on the same samples",
-            where=f"{run_a} vs {run_b}",
-            fix="evaluate both on the same dataset and split",
+            f"the two runs have different tasks ({info_a['task']} and {info_b['task']})",
+            where=where,
+            fix="compare runs evaluated on the same dataset and split",
         )
+    table_a, table_b = pair_tables(table_a, table_b, names=("A", "B"), where=where)
     task = info_a["task"]
     inputs_a, inputs_b = inputs_from_table(table_a, task), inputs_from_table(table_b, task)
+    options = {"resamples": resamples, "level": level, "seed": seed}
     rows = []
     for name in metrics or default_metrics(task):
         metric = create_metric(name)
         if not metric.scalar:
             continue
-        result = paired_bootstrap(
-            metric, inputs_a, inputs_b, len(table_a), resamples=resamples, level=level, seed=seed
-        )
+        diff = paired_difference((table_a, table_b), task, name, test="bootstrap", **options)
         rows.append(
             {
                 "metric": name,
                 "a": float(metric.compute(inputs_a)),
                 "b": float(metric.compute(inputs_b)),
-                "difference": result.difference,
-                "ci_low": result.ci_low,
-                "ci_high": result.ci_high,
-                "p_value": result.p_value,
+                "difference": diff.delta,
+                "ci_low": diff.ci_low,
+                "ci_high": diff.ci_high,
+                "p_value": diff.p_value,
                 "level": level,
                 "higher_is_better": metric.higher_is_better,
             }
         )
     test = None
     if task == "multiclass":
-        correct_a = (table_a["prediction"] == table_a["target"]).to_numpy()
-        correct_b = (table_b["prediction"] == table_b["target"]).to_numpy()
-        m = mcnemar(correct_a, correct_b)
+        m = mcnemar(_correct(table_a), _correct(table_b))
         test = {"method": m.method, "b": m.b, "c": m.c, "p_value": m.p_value}
     return Comparison(str(run_a), str(run_b), len(table_a), rows, test)

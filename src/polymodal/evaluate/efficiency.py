@@ -224,12 +224,7 @@ def measure_efficiency(
             the batch has fewer than ``eval_batch_size`` samples.
     """
     device = torch.device(device)
-    if repeats < 1 or warmup < 0:
-        raise EfficiencyError(
-            f"repeats must be >= 1 and warmup >= 0, got repeats={repeats}, warmup={warmup}",
-            where="measure_efficiency",
-        )
-    _check_device(model, device)
+    _check_arguments(model, device, warmup, repeats)
     size = len(batch) if eval_batch_size is None else eval_batch_size
     full = slice_batch(batch, size).to(device)
     single = slice_batch(batch, 1).to(device)
@@ -242,25 +237,49 @@ def measure_efficiency(
         peak, method = _peak_memory(model, full, device)
     finally:
         model.train(was_training)
-    p50_one, p95_one = _latency(times_one)
-    p50, p95 = _latency(times_full)
-    tensors = [*model.parameters(), *model.buffers()]
     return {
-        "params_total": count_parameters(model),
-        "params_trainable": count_parameters(model, trainable_only=True),
-        "parameter_bytes": int(sum(t.numel() * t.element_size() for t in tensors)),
+        **_parameters(model),
         "flops_per_sample": flops / size,
         "eval_batch_size": size,
-        "latency_ms_p50_bs1": p50_one,
-        "latency_ms_p95_bs1": p95_one,
-        "latency_ms_p50": p50,
-        "latency_ms_p95": p95,
-        "throughput_samples_per_s": float(size * repeats / times_full.sum()),
+        **_timings(times_one, times_full, size),
         "peak_memory_bytes": peak,
         "peak_memory_method": method,
         "device": str(device),
         "warmup": warmup,
         "repeats": repeats,
+    }
+
+
+def _check_arguments(model: nn.Module, device: torch.device, warmup: int, repeats: int) -> None:
+    if repeats < 1 or warmup < 0:
+        raise EfficiencyError(
+            f"repeats must be >= 1 and warmup >= 0, got repeats={repeats}, warmup={warmup}",
+            where="measure_efficiency",
+        )
+    _check_device(model, device)
+
+
+def _parameters(model: nn.Module) -> dict[str, int]:
+    """Parameter counts, and the bytes of parameters and buffers."""
+    tensors = [*model.parameters(), *model.buffers()]
+    return {
+        "params_total": count_parameters(model),
+        "params_trainable": count_parameters(model, trainable_only=True),
+        "parameter_bytes": int(sum(t.numel() * t.element_size() for t in tensors)),
+    }
+
+
+def _timings(times_one: np.ndarray, times_full: np.ndarray, size: int) -> dict[str, float]:
+    """Latency percentiles at batch 1 and at ``size``, and throughput at ``size``, from the
+    seconds of timed forwards ``[repeats]``."""
+    p50_one, p95_one = _latency(times_one)
+    p50, p95 = _latency(times_full)
+    return {
+        "latency_ms_p50_bs1": p50_one,
+        "latency_ms_p95_bs1": p95_one,
+        "latency_ms_p50": p50,
+        "latency_ms_p95": p95,
+        "throughput_samples_per_s": float(size * len(times_full) / times_full.sum()),
     }
 
 

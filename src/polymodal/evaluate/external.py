@@ -104,7 +104,7 @@ def evaluate_predictions(
 ) -> dict[str, Any]:
     """Metrics, intervals, plots and report of a predictions file, written to ``out_dir``."""
     from polymodal.io import write_text_atomic
-    from polymodal.report.markdown import render_run_report
+    from polymodal.report.run_report import render_run_report
 
     table = read_predictions(path)
     task = infer_task(table, task_type)

@@ -138,7 +138,7 @@ def evaluate_run(
     used = _used_modalities(config, bundle)
     extra = _efficiency(model, dataset, used, size, run_dir) if options.efficiency else None
     payload = summarize_table(table, task, names, options, run_dir, header, efficiency=extra)
-    from polymodal.report.markdown import render_run_report
+    from polymodal.report.run_report import render_run_report
 
     write_text_atomic(run_dir / REPORT_FILE, render_run_report(payload, config))
     return EvaluationResult(run_dir, split, payload["metrics"], table, payload)

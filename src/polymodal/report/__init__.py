@@ -1,1 +1,1 @@
-"""polymodal.report: Markdown, HTML and plots of runs and benchmarks."""
+"""polymodal.report: one block model of a report, rendered to Markdown and to HTML; plots."""

@@ -1,11 +1,11 @@
-"""Reports as a list of blocks, and their rendering as ONE self-contained HTML file.
+"""HTML rendering of report blocks (:mod:`polymodal.report.blocks`) as ONE self-contained file.
 
-A report is a list of :data:`Block` (headings, paragraphs, tables, images, code, lists, collapsible
-details); :func:`render_html` turns it into a page that needs nothing else: CSS is inline, every
-image is embedded as a ``data:`` URI (:func:`polymodal.report.plots.png_to_data_uri`), there is no
-script, and a Content-Security-Policy (``default-src 'none'``) forbids the browser to load
-anything from anywhere, so the file can be mailed, archived or opened offline and shows the same.
-The Markdown rendering of the same blocks is in :mod:`polymodal.report.bench_report`.
+:func:`render_html` turns a list of blocks into a page that needs nothing else: CSS is inline,
+every image is embedded as a ``data:`` URI (:func:`polymodal.report.plots.png_to_data_uri`),
+there is no script, and a Content-Security-Policy (``default-src 'none'``) forbids the browser
+to load anything from anywhere, so the file can be mailed, archived or opened offline and shows
+the same.
+The Markdown rendering of the same blocks is :func:`polymodal.report.markdown.render_markdown`.
 
 In paragraph, list and table text, ```code``` spans become ``<code>``; everything else is escaped.
 """
@@ -15,9 +15,18 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 
+from polymodal.report.blocks import (
+    Block,
+    BulletList,
+    Code,
+    Details,
+    Heading,
+    Image,
+    Paragraph,
+    Table,
+    anchor,
+)
 from polymodal.report.plots import png_to_data_uri
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -56,75 +65,6 @@ p.note { color: var(--muted); font-size: 13px; }
 
 _CODE_SPAN = re.compile(r"`([^`]+)`")
 _NUMBER = re.compile(r"^[+-−]?[\d.,]+(?:[eE][+-]?\d+)?\s*[kMG%]?(?:\s*±\s*[\d.]+)?( \*)?$")
-
-
-@dataclass(frozen=True)
-class Heading:
-    """A section heading; ``level`` 1 (title) to 4."""
-
-    text: str
-    level: int = 2
-
-
-@dataclass(frozen=True)
-class Paragraph:
-    """A paragraph of text; ``note`` renders it smaller and muted."""
-
-    text: str
-    note: bool = False
-
-
-@dataclass(frozen=True)
-class BulletList:
-    """An unordered list of short texts."""
-
-    items: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Table:
-    """A table of text cells (already formatted); numbers are right-aligned in HTML."""
-
-    header: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
-
-
-@dataclass(frozen=True)
-class Image:
-    """A PNG image: a file path (relative links in Markdown, a ``data:`` URI in HTML)."""
-
-    path: Path
-    alt: str
-    caption: str | None = None
-
-
-@dataclass(frozen=True)
-class Code:
-    """Preformatted text (a config file, a JSON document)."""
-
-    text: str
-    language: str = ""
-
-
-@dataclass(frozen=True)
-class Details:
-    """A collapsible group of blocks, closed by default."""
-
-    summary: str
-    blocks: tuple[Block, ...] = field(default_factory=tuple)
-
-
-Block = Heading | Paragraph | BulletList | Table | Image | Code | Details
-
-
-def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> Table:
-    """A :class:`Table` from any cell values (``str()`` of each)."""
-    return Table(tuple(header), tuple(tuple(str(c) for c in row) for row in rows))
-
-
-def anchor(text: str) -> str:
-    """The ``id`` of a heading: lower case, runs of other characters as ``-``."""
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "section"
 
 
 def inline(text: str) -> str:

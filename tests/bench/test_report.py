@@ -1,5 +1,6 @@
 """Benchmark and run reports: Markdown structure snapshot, self-contained HTML opened in headless
-Chromium (no console errors, the leaderboard and every plot shown), and the `report` command."""
+Chromium (no console errors, the leaderboard and every plot shown), the two renderings agreeing,
+and the `report` command."""
 
 from __future__ import annotations
 
@@ -19,10 +20,8 @@ from PIL import Image as PILImage
 from typer.testing import CliRunner
 
 from polymodal.bench.cells import parse_spec
-from polymodal.bench.runner import run_benchmark
+from polymodal.bench.report import run_and_report
 from polymodal.cli.main import app
-from polymodal.report.bench_report import render_markdown
-from polymodal.report.html import Heading, Image, Table
 
 CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parents[2]
@@ -94,7 +93,7 @@ def bench_dir(tmp_path_factory) -> Path:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        run_benchmark(parse_spec(SPEC), path)
+        run_and_report(parse_spec(SPEC), path)
     finally:
         torch.set_num_threads(threads)
     return path
@@ -111,6 +110,23 @@ def test_markdown_structure_snapshot(bench_dir):
     assert "Pareto front" in markdown
 
 
+def test_markdown_and_html_carry_the_same_headings_and_numbers(bench_dir, same_report):
+    headings, numbers = same_report(
+        (bench_dir / "report.md").read_text(), (bench_dir / "report.html").read_text()
+    )
+    assert [text for level, text in headings if level == 2] == [
+        "Leaderboard",
+        "Efficiency and accuracy",
+        "Robustness",
+        "Modality contribution",
+        "Calibration",
+        "Models",
+        "Runs",
+        "Environment",
+    ]
+    assert len(numbers) > 100  # the tables' numbers, not only the headings'
+
+
 def test_leaderboard_in_the_report_matches_the_store(bench_dir):
     from polymodal.bench.leaderboard import build_leaderboard
 
@@ -119,17 +135,6 @@ def test_leaderboard_in_the_report_matches_the_store(bench_dir):
     assert board.to_markdown().split("\n\n")[1] in markdown  # the same table
     assert {r.model for r in board.rows} == {"image-only", "concat"}
     assert all(r.params is not None and r.relative_robustness is not None for r in board.rows)
-
-
-def test_markdown_rendering_of_blocks(tmp_path):
-    image = tmp_path / "plots" / "x.png"
-    text = render_markdown(
-        [Heading("T", 1), Table(("a|b", "c"), (("1", "x|y"),)), Image(image, "alt", "cap")],
-        tmp_path,
-    )
-    assert (
-        text == "# T\n\n| a\\|b | c |\n|---|---|\n| 1 | x\\|y |\n\n![alt](plots/x.png)\n\n*cap*\n"
-    )
 
 
 CHECK_SCRIPT = """window.addEventListener("load", function () {
@@ -207,7 +212,7 @@ def test_html_report_renders_in_headless_chromium(bench_dir, tmp_path):
     assert [line for line in done.stderr.splitlines() if ":CONSOLE" in line] == []
 
 
-def test_report_command_for_a_run_and_a_benchmark(bench_dir):
+def test_report_command_for_a_run_and_a_benchmark(bench_dir, same_report):
     runner = CliRunner()
     run_dir = next(iter(sorted((bench_dir / "runs").iterdir())))
     (run_dir / "report.md").unlink()
@@ -216,6 +221,7 @@ def test_report_command_for_a_run_and_a_benchmark(bench_dir):
     assert f"report (html): {run_dir / 'report.html'}" in result.output
     assert (run_dir / "report.md").read_text().startswith(f"# {run_dir.name}")
     html = (run_dir / "report.html").read_text()
+    same_report((run_dir / "report.md").read_text(), html)
     assert html.count('<img src="data:image/png;base64,') == 4
     assert '<h2 id="robustness-accuracy">' in html
     assert "config.yaml" in html

@@ -1,4 +1,4 @@
-"""Reports of a benchmark directory or a run directory: ``report.md`` and one ``report.html``.
+"""The report of a benchmark directory: ``report.md`` and one self-contained ``report.html``.
 
 A benchmark report holds, in this order: the leaderboard of every dataset; efficiency against
 the primary metric with its Pareto front; robustness (relative robustness per model and
@@ -8,20 +8,21 @@ intervals, confusion matrix, reliability diagram, the model's own robustness and
 plots); the runs (status, config hash, time) with the ``config.yaml`` and ``env.json`` of every
 run; and a summary of the environments. Each section appears when the cells measured it.
 
-Both files are rendered from the same blocks (:mod:`polymodal.report.html`): the Markdown links
-the PNG files (relative to the report), the HTML embeds them, so ``report.html`` is one
-self-contained file. Plots made for the benchmark as a whole go to ``BENCH_DIR/plots/``.
+It reads the results store, the leaderboard and the spec, so it lives in the bench layer; both
+files are rendered from the same blocks (:mod:`polymodal.report.blocks`): the Markdown links the
+PNG files (relative to the report), the HTML embeds them. Plots made for the benchmark as a whole
+go to ``BENCH_DIR/plots/``. :func:`run_and_report` runs a benchmark and then writes its report
+(what ``polymodal bench`` does); :func:`write_report` is ``polymodal report PATH``.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -33,83 +34,25 @@ from polymodal.bench.leaderboard import (
     load_cell_results,
     table_cells,
 )
-from polymodal.bench.runner import error_summary
-from polymodal.bench.store import CellRecord, open_store
+from polymodal.bench.runner import BenchmarkFailed, BenchResult, error_summary, run_benchmark
+from polymodal.bench.spec import BenchSpec, slug
+from polymodal.bench.store import DEFAULT_LEASE_S, STORE_FILE, CellRecord, open_store
 from polymodal.errors import PolymodalError
-from polymodal.io import write_text_atomic
-from polymodal.report.html import (
-    Block,
-    BulletList,
-    Code,
-    Details,
-    Heading,
-    Image,
-    Paragraph,
-    Table,
-    render_html,
-    table,
-)
+from polymodal.report.blocks import Block, BulletList, Heading, Image, Paragraph, table
+from polymodal.report.files import WrittenReport, write_report_files
+from polymodal.report.labels import EFFICIENCY
 from polymodal.report.markdown import fmt
-
-REPORT_MD = "report.md"
-REPORT_HTML = "report.html"
-PLOTS_DIR = "plots"
-RUN_PLOTS = (
-    ("confusion_matrix", "Confusion matrix"),
-    ("reliability", "Reliability diagram"),
-    ("robustness", "Robustness curves"),
-    ("contribution", "Modality contribution"),
+from polymodal.report.run_report import (
+    config_and_env,
+    interval_text,
+    run_images,
+    write_run_report,
 )
 
+if TYPE_CHECKING:
+    from rich.console import Console
 
-@dataclass(frozen=True)
-class WrittenReport:
-    """Where a report was written, and (for a benchmark) its leaderboard as Markdown."""
-
-    markdown: Path
-    html: Path
-    leaderboard_markdown: str = ""
-
-
-# ------------------------------------------------------------------------------------------
-# Markdown rendering of blocks
-
-
-def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _block_markdown(block: Block, base: Path) -> str:
-    if isinstance(block, Heading):
-        return f"{'#' * block.level} {block.text}"
-    if isinstance(block, Paragraph):
-        return f"*{block.text}*" if block.note else block.text
-    if isinstance(block, BulletList):
-        return "\n".join(f"- {item}" for item in block.items)
-    if isinstance(block, Table):
-        lines = ["| " + " | ".join(_md_cell(h) for h in block.header) + " |"]
-        lines.append("|" + "---|" * len(block.header))
-        lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in block.rows]
-        return "\n".join(lines)
-    if isinstance(block, Image):
-        link = Path(os.path.relpath(block.path, base)).as_posix()
-        caption = f"\n\n*{block.caption}*" if block.caption else ""
-        return f"![{block.alt}]({link}){caption}"
-    if isinstance(block, Code):
-        return f"```{block.language}\n{block.text.rstrip()}\n```"
-    if isinstance(block, Details):
-        inner = "\n\n".join(_block_markdown(b, base) for b in block.blocks)
-        return f"<details><summary>{block.summary}</summary>\n\n{inner}\n\n</details>"
-    raise TypeError(f"not a report block: {type(block).__name__}")
-
-
-def render_markdown(blocks: Sequence[Block], base: Path) -> str:
-    """Markdown of ``blocks``; image links are relative to ``base`` (the report's folder)."""
-    return "\n\n".join(_block_markdown(b, Path(base)) for b in blocks) + "\n"
-
-
-# ------------------------------------------------------------------------------------------
-# Shared pieces
+PLOTS_DIR = "plots"
 
 
 def _finite(values: Sequence[Any]) -> list[float]:
@@ -119,169 +62,6 @@ def _finite(values: Sequence[Any]) -> list[float]:
 def _mean(values: Sequence[Any]) -> float | None:
     finite = _finite(values)
     return float(np.mean(finite)) if finite else None
-
-
-def _interval_text(interval: dict[str, float] | None) -> str:
-    return "-" if not interval else f"[{interval['low']:.4f}, {interval['high']:.4f}]"
-
-
-def _read_text(path: Path) -> str | None:
-    return path.read_text(encoding="utf-8") if path.is_file() else None
-
-
-def _config_and_env(run_dir: Path, label: str) -> Details | None:
-    """``config.yaml`` and ``env.json`` of a run, collapsed."""
-    blocks: list[Block] = []
-    config = _read_text(run_dir / "config.yaml")
-    if config is not None:
-        blocks += [Paragraph("`config.yaml`"), Code(config, "yaml")]
-    env = _read_text(run_dir / "env.json")
-    if env is not None:
-        blocks += [Paragraph("`env.json`"), Code(env, "json")]
-    return Details(f"{label}: config and environment", tuple(blocks)) if blocks else None
-
-
-def _run_images(payload: dict[str, Any], run_dir: Path, prefix: str = "") -> list[Block]:
-    plots = payload.get("plots") or {}
-    out: list[Block] = []
-    for key, title in RUN_PLOTS:
-        path = run_dir / plots[key] if key in plots else None
-        if path is not None and path.is_file():
-            out.append(Image(path, f"{prefix}{title}", f"{prefix}{title}"))
-    return out
-
-
-def _metrics_table(payload: dict[str, Any]) -> Table:
-    intervals = payload.get("intervals") or {}
-    level = next(iter(intervals.values()))["level"] if intervals else None
-    header = ["metric", "value"] + ([f"{level:.0%} CI (bootstrap)"] if level else [])
-    rows = []
-    for name, value in (payload.get("metrics") or {}).items():
-        if isinstance(value, (int, float)):
-            row = [name, fmt(value)]
-            if level:
-                row.append(_interval_text(intervals.get(name)))
-            rows.append(row)
-    return table(header, rows)
-
-
-def _robustness_rows(summary: Sequence[dict[str, Any]]) -> list[list[str]]:
-    return [
-        [
-            str(r["modality"]),
-            str(r["kind"]),
-            fmt(r.get("clean")),
-            fmt(r.get("worst")),
-            fmt(r.get("relative_robustness")),
-        ]
-        for r in summary
-    ]
-
-
-EFFICIENCY_KEYS = (
-    ("params_total", "parameters"),
-    ("flops_per_sample", "FLOPs per sample"),
-    ("latency_ms_p50_bs1", "latency p50, batch 1 (ms)"),
-    ("latency_ms_p95_bs1", "latency p95, batch 1 (ms)"),
-    ("throughput_samples_per_s", "throughput (samples/s)"),
-    ("peak_memory_bytes", "peak memory of a forward (bytes)"),
-    ("training_seconds", "training time (s)"),
-)
-
-
-# ------------------------------------------------------------------------------------------
-# Run report
-
-
-def run_blocks(payload: dict[str, Any], run_dir: Path) -> list[Block]:
-    """The blocks of one evaluated run's report (what ``report.html`` of a run shows)."""
-    blocks: list[Block] = [
-        Heading(str(payload.get("run", run_dir.name)), 1),
-        BulletList(
-            (
-                f"dataset `{payload.get('dataset')}`, split `{payload.get('split')}`, "
-                f"{payload.get('num_samples')} samples, task {payload.get('task')}",
-                f"primary metric `{payload.get('primary_metric')}` "
-                f"({'higher' if payload.get('higher_is_better', True) else 'lower'} is better)",
-            )
-        ),
-        Heading("Metrics", 2),
-        _metrics_table(payload),
-    ]
-    images = _run_images(payload, run_dir)
-    if images:
-        blocks += [Heading("Plots", 2), *images]
-    robustness = payload.get("robustness")
-    if robustness:
-        blocks += [
-            Heading(f"Robustness ({robustness['metric']})", 2),
-            table(
-                ["modality", "perturbation", "clean", "worst", "relative robustness"],
-                _robustness_rows(robustness["summary"]),
-            ),
-        ]
-    contribution = payload.get("contribution")
-    if contribution:
-        blocks += [
-            Heading(f"Modality contribution ({contribution['metric']})", 2),
-            table(
-                ["modality", "Shapley value", "leave-one-out"],
-                [
-                    [r["modality"], fmt(r["shapley"]), fmt(r["leave_one_out"])]
-                    for r in contribution["values"]
-                ],
-            ),
-        ]
-    efficiency = payload.get("efficiency")
-    if efficiency:
-        blocks += [
-            Heading("Efficiency", 2),
-            table(
-                ["measure", "value"],
-                [[label, fmt(efficiency.get(k))] for k, label in EFFICIENCY_KEYS],
-            ),
-        ]
-    details = _config_and_env(run_dir, str(payload.get("run", run_dir.name)))
-    if details is not None:
-        blocks += [Heading("Config and environment", 2), details]
-    return blocks
-
-
-def write_run_report(run_dir: str | Path) -> WrittenReport:
-    """Write ``report.md`` (as ``polymodal evaluate`` does) and ``report.html`` of a run.
-
-    Raises:
-        PolymodalError: the run has not been evaluated (no ``metrics.json``).
-    """
-    import yaml
-
-    from polymodal.config import parse_config
-    from polymodal.report.markdown import render_run_report
-
-    run_dir = Path(run_dir)
-    metrics_path = run_dir / "metrics.json"
-    if not metrics_path.is_file():
-        raise PolymodalError(
-            "the run has not been evaluated (no metrics.json)",
-            where=str(run_dir),
-            fix=f"run `polymodal evaluate {run_dir}` first",
-        )
-    payload = json.loads(metrics_path.read_text(encoding="utf-8"))
-    config_path = run_dir / "config.yaml"
-    config = parse_config(
-        yaml.safe_load(config_path.read_text(encoding="utf-8")),
-        source=str(config_path),
-        check_components=False,
-    )
-    markdown_path, html_path = run_dir / REPORT_MD, run_dir / REPORT_HTML
-    write_text_atomic(markdown_path, render_run_report(payload, config))
-    title = f"polymodal run {payload.get('run', run_dir.name)}"
-    write_text_atomic(html_path, render_html(title, run_blocks(payload, run_dir)))
-    return WrittenReport(markdown_path, html_path)
-
-
-# ------------------------------------------------------------------------------------------
-# Benchmark report
 
 
 @dataclass
@@ -371,12 +151,12 @@ def _efficiency_blocks(bench: _Bench, plots: Path) -> list[Block]:
         if not finite.any():
             continue
         metric = rows[0].metric if rows[0].higher_is_better else f"-{rows[0].metric}"
-        cost_label = "latency p50, batch 1 (ms)" if use_latency else "parameters"
+        cost_label = EFFICIENCY["latency_ms_p50_bs1" if use_latency else "params_total"].label
         path = plot_efficiency_scatter(
             points,
             cost_label,
             f"{metric} (mean over seeds)",
-            plots / f"efficiency_{_slug(dataset)}.png",
+            plots / f"efficiency_{slug(dataset)}.png",
             log_cost=not use_latency,
             title=f"{dataset}: {metric} against {cost_label}",
         )
@@ -387,12 +167,6 @@ def _efficiency_blocks(bench: _Bench, plots: Path) -> list[Block]:
             Paragraph(f"Pareto front (cheapest for its {metric}): {', '.join(front)}."),
         ]
     return [Heading("Efficiency and accuracy", 2), *blocks] if blocks else []
-
-
-def _slug(text: str) -> str:
-    from polymodal.bench.spec import slug
-
-    return slug(text)
 
 
 def _robustness_blocks(bench: _Bench, plots: Path) -> list[Block]:
@@ -422,7 +196,7 @@ def _robustness_blocks(bench: _Bench, plots: Path) -> list[Block]:
             path = plot_robustness_curves(
                 pd.concat(curves, ignore_index=True),
                 str(metric),
-                plots / f"robustness_{_slug(dataset)}.png",
+                plots / f"robustness_{slug(dataset)}.png",
                 title=f"Robustness on {dataset} (mean over seeds)",
             )
             blocks.append(Image(path, f"Robustness curves on {dataset}"))
@@ -523,7 +297,7 @@ def _model_blocks(bench: _Bench) -> list[Block]:
                 ci = "-" if agg.n == 1 else f"[{agg.ci[0]:.4f}, {agg.ci[1]:.4f}]"
                 per_seed = "; ".join(
                     f"s{c.seed}: {fmt(finite.get(c.seed))} "
-                    + _interval_text((c.payload.get("intervals") or {}).get(name))
+                    + interval_text((c.payload.get("intervals") or {}).get(name))
                     for c in cells
                 )
                 rows.append([name, mean, ci, per_seed])
@@ -539,7 +313,7 @@ def _model_blocks(bench: _Bench) -> list[Block]:
                     ],
                     rows,
                 ),
-                *_run_images(
+                *run_images(
                     first.payload, bench.run_dir(first), prefix=f"{model}, seed {first.seed}: "
                 ),
             ]
@@ -568,7 +342,7 @@ def _run_blocks(bench: _Bench) -> list[Block]:
                 f"`{record.run_path}`",
             ]
         )
-        block = _config_and_env(bench.bench_dir / record.run_path, record.key)
+        block = config_and_env(bench.bench_dir / record.run_path, record.key)
         if block is not None:
             details.append(block)
     header = ["cell", "status", "starts", "config hash", "time (s)", "run directory"]
@@ -578,10 +352,10 @@ def _run_blocks(bench: _Bench) -> list[Block]:
 def _environment_blocks(bench: _Bench) -> list[Block]:
     combos: dict[tuple[str, ...], int] = {}
     for record in bench.records:
-        text = _read_text(bench.bench_dir / record.run_path / "env.json")
-        if text is None:
+        path = bench.bench_dir / record.run_path / "env.json"
+        if not path.is_file():
             continue
-        env = json.loads(text)
+        env = json.loads(path.read_text(encoding="utf-8"))
         packages = env.get("packages") or {}
         git = env.get("git") or {}
         revision = git.get("revision")
@@ -637,20 +411,47 @@ def write_bench_report(bench_dir: str | Path) -> WrittenReport:
     board = build_leaderboard(bench_dir)
     blocks = bench_blocks(bench_dir, board)
     title = blocks[0].text if isinstance(blocks[0], Heading) else "polymodal benchmark"
-    markdown_path, html_path = bench_dir / REPORT_MD, bench_dir / REPORT_HTML
-    write_text_atomic(markdown_path, render_markdown(blocks, bench_dir))
-    write_text_atomic(html_path, render_html(title, blocks))
-    return WrittenReport(markdown_path, html_path, board.to_markdown())
+    written = write_report_files(blocks, bench_dir, title)
+    return WrittenReport(written.markdown, written.html, board.to_markdown())
+
+
+def run_and_report(
+    spec: BenchSpec,
+    bench_dir: str | Path,
+    *,
+    rerun: bool = False,
+    lease_s: float = DEFAULT_LEASE_S,
+    heartbeat_s: float | None = None,
+    console: Console | None = None,
+) -> BenchResult:
+    """:func:`~polymodal.bench.runner.run_benchmark` (same arguments), then write the report.
+
+    This is ``polymodal bench``: the report (``report.md``, ``report.html``) is written when
+    every cell has run, also when some failed; the result carries the leaderboard as Markdown
+    and the report's paths.
+
+    Raises:
+        ConfigError: an invalid cell config.
+        BenchmarkFailed: after the report, when some cells failed.
+    """
+    options = {"rerun": rerun, "lease_s": lease_s, "heartbeat_s": heartbeat_s}
+    try:
+        result = run_benchmark(spec, bench_dir, **options, console=console)
+    except BenchmarkFailed:
+        write_bench_report(bench_dir)
+        raise
+    written = write_bench_report(bench_dir)
+    result.report_paths = {"markdown": written.markdown, "html": written.html}
+    result.leaderboard_markdown = written.leaderboard_markdown
+    return result
 
 
 def write_report(path: str | Path) -> WrittenReport:
-    """The report of a benchmark directory (``results.sqlite``) or of a run (``metrics.json``).
+    """The report of a benchmark directory (``results.sqlite``) or of a run (``config.yaml``).
 
     Raises:
         PolymodalError: ``path`` is neither.
     """
-    from polymodal.bench.store import STORE_FILE
-
     path = Path(path)
     if (path / STORE_FILE).is_file():
         return write_bench_report(path)
