@@ -1,9 +1,12 @@
-"""What a dataset builder returns: splits, the dataset's description, skipped rows and state."""
+"""What a dataset factory returns (:class:`DataBundle`) and what it is (:class:`DatasetFactory`).
+
+The whole contract, with an example: :mod:`polymodal.data`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from torch.utils.data import Dataset
 
@@ -67,3 +70,18 @@ class ListDataset(Dataset[Sample]):
 
     def __getitem__(self, index: int) -> Sample:
         return self.samples[index]
+
+
+class DatasetFactory(Protocol):
+    """A dataset factory, registered in ``polymodal.registry.DATASETS`` (see :mod:`polymodal.data`).
+
+    Called with keyword arguments only: ``seed`` (the run's seed; every random choice follows
+    from it), ``state`` (None on a first build, else the :attr:`DataBundle.state` of an earlier
+    build, to reuse instead of learning again) and the ``data:`` section's other keys.
+    Returns a :class:`DataBundle` whose splits hold :class:`~polymodal.data.schema.Sample` with
+    the per-kind layouts of :mod:`polymodal.data.schema` (audio: log-mel ``[T, M]``).
+    """
+
+    def __call__(
+        self, *, seed: int, state: dict[str, Any] | None = None, **params: Any
+    ) -> DataBundle: ...

@@ -289,3 +289,23 @@ def test_real_fsdd_defaults_leave_each_modality_below_ceiling():
     assert 0.6 <= image <= 0.87
     assert 0.6 <= audio <= 0.87
     assert both >= max(image, audio) + 0.08
+
+
+def test_audio_standardisation_equals_its_former_per_dataset_code(fake_fsdd):
+    """The code the shared standardize_mels replaced: mean / population std (float64, floor
+    1e-3) over every training frame, then ``(x - mean) / std`` on every sample of every split."""
+    raw = digits_av(seed=2, fsdd_dir=str(fake_fsdd), n_mels=12, normalize_audio=False)
+    normalised = digits_av(seed=2, fsdd_dir=str(fake_fsdd), n_mels=12)
+    train = [s.inputs["audio"].numpy().astype(np.float64) for s in samples(raw, "train")]
+    frames = np.concatenate(train)  # [sum T_i, M]
+    np.testing.assert_allclose(normalised.state["audio_mean"], frames.mean(0), rtol=1e-6)
+    std = np.maximum(frames.std(0), 1e-3)
+    np.testing.assert_allclose(normalised.state["audio_std"], std, rtol=1e-6)
+    mean = torch.tensor(normalised.state["audio_mean"])
+    saved_std = torch.tensor(normalised.state["audio_std"])
+    for split in raw.splits:
+        for x, y in zip(samples(raw, split), samples(normalised, split), strict=True):
+            assert x.id == y.id
+            expected = (x.inputs["audio"] - mean) / saved_std
+            torch.testing.assert_close(y.inputs["audio"], expected, rtol=0, atol=0)
+            torch.testing.assert_close(y.inputs["image"], x.inputs["image"], rtol=0, atol=0)

@@ -68,7 +68,7 @@ from torch.utils.data import Dataset
 from polymodal.data.bundle import DataBundle, ListDataset
 from polymodal.data.loaders.audio import load_audio
 from polymodal.data.schema import DatasetInfo, ModalitySpec, Sample, TaskSpec
-from polymodal.data.transforms.audio import LogMelSpectrogram, mel_statistics
+from polymodal.data.transforms.audio import LogMelSpectrogram, standardize_mels
 from polymodal.errors import ConfigError, DataError
 from polymodal.registry import DATASETS
 
@@ -327,15 +327,44 @@ def digits_av(
         val_fraction,
     )
     recordings = find_recordings(fsdd_dir)
+    degradation = Degradation(image_noise, image_occlusion, audio_snr_db)
+    build = _builder(seed, degradation, sample_rate, n_mels, max_seconds, image_size)
     record_splits = split_recordings(recordings, test_speakers, val_fraction, seed)
+    samples = _paired_samples(build, recordings, record_splits, image_test_fraction, val_fraction)
+    out_state = _standardize_audio(samples, state, n_mels) if normalize_audio else {}
+    splits: dict[str, Dataset[Sample]] = {
+        split: ListDataset(items) for split, items in samples.items() if items
+    }
+    info = _info(sample_rate, n_mels, image_size, build.mel, len(recordings))
+    return DataBundle(info=info, splits=splits, state=out_state)
+
+
+def _standardize_audio(
+    samples: dict[str, list[Sample]], state: dict[str, Any] | None, n_mels: int
+) -> dict[str, Any]:
+    """Standardise every log-mel in place with the saved or the training split's statistics
+    (:func:`~polymodal.data.transforms.audio.standardize_mels`); returns them as state."""
+    audio = [s.inputs["audio"] for items in samples.values() for s in items]  # each [T_i, M]
+    train = [s.inputs["audio"] for s in samples["train"]]
+    return standardize_mels(audio, train, state, n_mels)
+
+
+def _builder(
+    seed: int,
+    degradation: Degradation,
+    sample_rate: int,
+    n_mels: int,
+    max_seconds: float,
+    image_size: int,
+) -> _SplitBuilder:
+    """The sample maker: scikit-learn's digits, the degradations and the log-mel (25 ms window,
+    10 ms hop)."""
     digits = load_digits()
-    images = torch.from_numpy(digits.images.astype(np.float32) / 16.0)  # [1797, 8, 8] in [0, 1]
-    labels = np.asarray(digits.target)
-    image_splits = split_images(labels, image_test_fraction, val_fraction, seed)
-    build = _SplitBuilder(
+    return _SplitBuilder(
         seed=seed,
-        images=images,
-        degradation=Degradation(image_noise, image_occlusion, audio_snr_db),
+        images=torch.from_numpy(digits.images.astype(np.float32) / 16.0),  # [1797, 8, 8]
+        labels=np.asarray(digits.target),
+        degradation=degradation,
         sample_rate=sample_rate,
         max_samples=max(1, round(max_seconds * sample_rate)),
         image_size=image_size,
@@ -346,20 +375,26 @@ def digits_av(
             hop_length=round(0.010 * sample_rate),
         ),
     )
+
+
+def _paired_samples(
+    build: _SplitBuilder,
+    recordings: list[Recording],
+    record_splits: dict[str, list[int]],
+    image_test_fraction: float,
+    val_fraction: float,
+) -> dict[str, list[Sample]]:
+    """Each split's samples: its recordings, each paired with an image of the same digit from
+    the same split (images split by :func:`split_images`, paired by :func:`pair_by_label`)."""
+    labels = build.labels
+    image_splits = split_images(labels, image_test_fraction, val_fraction, build.seed)
     samples: dict[str, list[Sample]] = {}
     for number, (split, indices) in enumerate(record_splits.items()):
-        pair_rng = np.random.default_rng((seed, 2, number))
+        pair_rng = np.random.default_rng((build.seed, 2, number))
         digits_of = [recordings[k].digit for k in indices]
         rows = pair_by_label(digits_of, image_splits[split], labels, pair_rng)
         samples[split] = build([recordings[k] for k in indices], indices, rows)
-    out_state: dict[str, Any] = {}
-    if normalize_audio:
-        out_state = _normalize(samples, state, n_mels)
-    splits: dict[str, Dataset[Sample]] = {
-        split: ListDataset(items) for split, items in samples.items() if items
-    }
-    info = _info(sample_rate, n_mels, image_size, build.mel, len(recordings))
-    return DataBundle(info=info, splits=splits, state=out_state)
+    return samples
 
 
 @dataclass(frozen=True)
@@ -377,6 +412,7 @@ class _SplitBuilder:
 
     seed: int
     images: Tensor  # [1797, 8, 8] in [0, 1]
+    labels: np.ndarray  # [1797] digit of each image
     degradation: Degradation
     sample_rate: int
     max_samples: int
@@ -408,27 +444,6 @@ class _SplitBuilder:
             )
             for i, (record, row) in enumerate(zip(records, rows, strict=True))
         ]
-
-
-def _normalize(
-    samples: dict[str, list[Sample]], state: dict[str, Any] | None, n_mels: int
-) -> dict[str, Any]:
-    """Standardise every log-mel in place with saved or training statistics; returns them."""
-    if state and "audio_mean" in state and "audio_std" in state:
-        mean = torch.tensor(state["audio_mean"], dtype=torch.float32)
-        std = torch.tensor(state["audio_std"], dtype=torch.float32)
-        if mean.shape != (n_mels,) or std.shape != (n_mels,):
-            raise DataError(
-                f"saved audio statistics have {mean.numel()} mel bins, the data has {n_mels}",
-                where="state (audio_mean, audio_std)",
-                fix="build with the n_mels the state was saved with, or without the state",
-            )
-    else:
-        mean, std = mel_statistics([s.inputs["audio"] for s in samples["train"]])
-    for items in samples.values():
-        for sample in items:
-            sample.inputs["audio"].sub_(mean).div_(std)
-    return {"audio_mean": mean.tolist(), "audio_std": std.tolist()}
 
 
 def _info(

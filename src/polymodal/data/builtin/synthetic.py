@@ -77,8 +77,8 @@ from torch.utils.data import Dataset
 
 from polymodal.data.bundle import DataBundle
 from polymodal.data.schema import DatasetInfo, ModalitySpec, Sample, TaskSpec
-from polymodal.data.transforms.audio import LogMelSpectrogram, mel_statistics, num_frames
-from polymodal.errors import ConfigError, DataError
+from polymodal.data.transforms.audio import LogMelSpectrogram, num_frames, standardize_mels
+from polymodal.errors import ConfigError
 from polymodal.registry import DATASETS
 
 SyntheticTask = Literal["redundant", "unique", "synergy"]
@@ -360,34 +360,15 @@ def synthetic(
     arrays = generate(config, seed)
     out_state: dict[str, Any] = {}
     if normalize_audio:
-        out_state = _normalize(arrays, bounds["train"][1], state)
+        frames = arrays.audio_frames[: bounds["train"][1]].tolist()
+        train = [arrays.audio[i, :f] for i, f in enumerate(frames)]  # each [T_i, M]
+        out_state = standardize_mels([arrays.audio], train, state, n_mels)  # [N, F_max, M]
     splits: dict[str, Dataset[Sample]] = {
         name: TensorSampleDataset(arrays, np.arange(start, stop), prefix="synthetic-")
         for name, (start, stop) in bounds.items()
         if stop > start
     }
     return DataBundle(info=_info(config), splits=splits, state=out_state)
-
-
-def _normalize(
-    arrays: SyntheticArrays, n_train: int, state: dict[str, Any] | None
-) -> dict[str, Any]:
-    """Standardise ``arrays.audio`` in place with saved or training statistics; returns them."""
-    n_mels = arrays.audio.shape[-1]
-    if state and "audio_mean" in state and "audio_std" in state:
-        mean = torch.tensor(state["audio_mean"], dtype=torch.float32)
-        std = torch.tensor(state["audio_std"], dtype=torch.float32)
-        if mean.shape != (n_mels,) or std.shape != (n_mels,):
-            raise DataError(
-                f"saved audio statistics have {mean.numel()} mel bins, the data has {n_mels}",
-                where="state (audio_mean, audio_std)",
-                fix="build with the n_mels the state was saved with, or without the state",
-            )
-    else:
-        frames = arrays.audio_frames[:n_train].tolist()
-        mean, std = mel_statistics([arrays.audio[i, :f] for i, f in enumerate(frames)])
-    arrays.audio.sub_(mean).div_(std)  # [N, F_max, M]
-    return {"audio_mean": mean.tolist(), "audio_std": std.tolist()}
 
 
 def _info(config: SyntheticConfig) -> DatasetInfo:

@@ -64,56 +64,29 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pydantic
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor
+from torch.utils.data import Dataset
 
 from polymodal.data.bundle import DataBundle, ListDataset
-from polymodal.data.schema import DatasetInfo, ModalitySpec, Sample, TaskSpec
-from polymodal.data.transforms.text import Tokenizer, build_tokenizer, tokenizer_from_state
+from polymodal.data.schema import DatasetInfo, Sample, TaskSpec
+from polymodal.data.splits import SPLITS, fraction_problem, random_group_split
+from polymodal.data.transforms.text import Tokenizer
+from polymodal.data.transforms.text_options import TextOptions, fit_tokenizer, text_spec
 from polymodal.errors import ConfigError, DataError
 from polymodal.registry import DATASETS
 
 NAME = "translation-pairs"
 STATE_VERSION = 1
-SPLITS = ("train", "val", "test")
 CLASS_NAMES = ("mismatch", "match")  # class 1 = a true translation
 DEFAULT_COLUMNS: dict[str, int | str] = {"text_en": 0, "text_zh": 1}
 _EXAMPLE = "../shared/data/tatoeba-cmn-eng/cmn-eng.tsv"
 _HOW_TO = f"point path at a TSV of aligned pairs, one pair a line, e.g. {_EXAMPLE}"
 _MAX_LISTED = 10  # bad lines listed in one error
-
-
-class TextOptions(BaseModel):
-    """Tokenisation of one side (the options of a manifest's text modality).
-
-    Attributes:
-        tokenizer: ``word`` / ``char`` (vocabulary learnt on the training split) or ``hf``.
-        tokenizer_path: ``hf`` only: a tokenizer folder, a Hub id or ``package:NAME/sub``.
-        max_length: ids kept per sentence (``T <= max_length``, special tokens included).
-        min_freq, max_vocab_size: word/char: keep tokens seen ``min_freq`` times, at most
-            ``max_vocab_size`` ids including ``<pad>`` and ``<unk>``.
-        lowercase: word/char: lower-case first (default: word yes, char no).
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    tokenizer: Literal["word", "char", "hf"] = "word"
-    tokenizer_path: str | None = Field(None, min_length=1)
-    max_length: int = Field(32, ge=1)
-    min_freq: int = Field(1, ge=1)
-    max_vocab_size: int | None = Field(None, ge=2)
-    lowercase: bool | None = None
-
-    @model_validator(mode="after")
-    def _path_with_hf(self) -> TextOptions:
-        if (self.tokenizer == "hf") != (self.tokenizer_path is not None):
-            raise ValueError("tokenizer: hf needs tokenizer_path, and only hf takes one")
-        return self
 
 
 _TOKENIZERS_ADAPTER = pydantic.TypeAdapter(dict[str, TextOptions])
@@ -269,30 +242,19 @@ def take(pairs: list[Pair], limit: int | None, seed: int) -> list[Pair]:
     return [pairs[int(i)] for i in sorted(order)]
 
 
-def _take(n: int, fraction: float) -> int:
-    """Groups a fraction of ``n`` asks for: at least one when ``fraction > 0``."""
-    return 0 if fraction <= 0 or n == 0 else max(1, round(n * fraction))
-
-
 def split_by_left(
     pairs: list[Pair], val_fraction: float, test_fraction: float, seed: int
 ) -> dict[str, list[Pair]]:
     """Pairs per split, whole groups of one left sentence each, in file order.
 
-    ``round(fraction * groups)`` groups go to test and val (see :func:`_take`), at least one
-    group stays in train.
+    :func:`~polymodal.data.splits.random_group_split` seeded by ``(seed, 1)``: fractions count
+    left sentences, at least one group stays in train.
     """
-    lefts = list(dict.fromkeys(p.left for p in pairs))  # the groups, in first-seen order
-    n = len(lefts)
-    order = np.random.default_rng((seed, 1)).permutation(n)
-    n_test = min(_take(n, test_fraction), max(0, n - 1))
-    n_val = min(_take(n, val_fraction), max(0, n - n_test - 1))
-    split_of = dict.fromkeys(lefts, "train")
-    for u in order[:n_test]:
-        split_of[lefts[int(u)]] = "test"
-    for u in order[n_test : n_test + n_val]:
-        split_of[lefts[int(u)]] = "val"
-    return {split: [p for p in pairs if split_of[p.left] == split] for split in SPLITS}
+    keys = [p.left for p in pairs]
+    splits = random_group_split(keys, val_fraction, test_fraction, (seed, 1), keep_train=True)
+    return {
+        split: [p for p, s in zip(pairs, splits, strict=True) if s == split] for split in SPLITS
+    }
 
 
 def translations(pairs: list[Pair]) -> dict[str, set[str]]:
@@ -394,8 +356,19 @@ def _repair_chain(
 def _options(
     columns: dict[str, int | str], tokenizers: dict[str, Any] | None
 ) -> dict[str, TextOptions]:
-    """Each modality's text options: given, or the defaults (``text_zh`` char, others word)."""
-    given = {} if tokenizers is None else _TOKENIZERS_ADAPTER.validate_python(tokenizers)
+    """Each modality's text options: given, or the defaults (``text_zh`` char, others word).
+
+    Raises:
+        ConfigError: invalid options (every problem listed).
+    """
+    try:
+        given = {} if tokenizers is None else _TOKENIZERS_ADAPTER.validate_python(tokenizers)
+    except pydantic.ValidationError as exc:
+        problems = [
+            f"tokenizers.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            for e in exc.errors(include_url=False)
+        ]
+        raise ConfigError(problems, source=f"data ({NAME})") from None
     return {
         name: given.get(name, TextOptions(tokenizer="char" if name == "text_zh" else "word"))
         for name in columns
@@ -406,36 +379,13 @@ def _fit(
     options: dict[str, TextOptions], train: list[Pair], state: dict[str, Any] | None
 ) -> dict[str, Tokenizer]:
     """Tokenizers from the state, or learnt on the training pairs (left / right sentences)."""
-    saved = (state or {}).get("tokenizers", {})
-    out: dict[str, Tokenizer] = {}
-    for side, (name, o) in enumerate(options.items()):
-        if state is not None:
-            if not isinstance(saved.get(name), dict):
-                raise DataError(
-                    f"the state has no tokenizer for {name!r}",
-                    where="state",
-                    fix="pass the state of a build with the same columns",
-                )
-            kind = saved[name].get("kind")
-            if kind != o.tokenizer:
-                raise DataError(
-                    f"the state holds a {kind!r} tokenizer for {name!r}, the config asks for "
-                    f"{o.tokenizer!r}",
-                    where="state",
-                    fix="use the tokenizers of the run that saved the state",
-                )
-            out[name] = tokenizer_from_state(saved[name])
-            continue
-        texts = [p.left if side == 0 else p.right for p in train]
-        out[name] = build_tokenizer(
-            o.tokenizer,
-            texts,
-            min_freq=o.min_freq,
-            max_size=o.max_vocab_size,
-            lowercase=o.lowercase,
-            path_or_id=o.tokenizer_path,
+    saved = None if state is None else state.get("tokenizers", {})
+    return {
+        name: fit_tokenizer(
+            name, o, [p.left if side == 0 else p.right for p in train], saved, where="state"
         )
-    return out
+        for side, (name, o) in enumerate(options.items())
+    }
 
 
 @dataclass
@@ -508,11 +458,8 @@ def _check(
         problems.append(f"negatives: must be at least 1, got {negatives}")
     if limit is not None and limit < 2:
         problems.append(f"limit: must be at least 2 pairs (or null), got {limit}")
-    if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
-        problems.append(
-            f"val_fraction ({val_fraction}) and test_fraction ({test_fraction}): each in [0, 1), "
-            "summing to less than 1"
-        )
+    if (fractions := fraction_problem(val_fraction, test_fraction)) is not None:
+        problems.append(fractions)
     if delimiter is not None and len(delimiter) != 1:
         problems.append(f"delimiter: one character, got {delimiter!r}")
     if problems:
@@ -571,27 +518,15 @@ def translation_pairs(
         val_fraction, test_fraction: share of left-sentence groups in val / test.
         split_seed: seed of the limit, split and negatives; None uses ``seed``.
 
-    Returns:
-        A :class:`DataBundle` of ``train``, ``val``, ``test`` :class:`PairDataset` (a split may
-        be empty), classes ``("mismatch", "match")``, state ``{"version", "dataset",
-        "tokenizers"}``.
-
-    Raises:
-        ConfigError: invalid parameters (every problem listed).
-        DataError: missing or unusable file (see :func:`read_pairs`), a state of something
-            else, or too few pairs in a split to draw negatives.
+    Returns a :class:`DataBundle` of ``train``, ``val``, ``test`` :class:`PairDataset` (a split
+    may be empty), classes ``("mismatch", "match")``, state ``{"version", "dataset",
+    "tokenizers"}``. Raises ConfigError for invalid parameters (every problem listed), DataError
+    for a missing or unusable file (:func:`read_pairs`), a state of something else, or too few
+    pairs in a split to draw negatives.
     """
     columns = dict(DEFAULT_COLUMNS if columns is None else columns)
     _check(columns, tokenizers, header, negatives, limit, val_fraction, test_fraction, delimiter)
-    try:
-        options = _options(columns, tokenizers)
-    except pydantic.ValidationError as exc:
-        problems = [
-            f"tokenizers.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-            for e in exc.errors(include_url=False)
-        ]
-        raise ConfigError(problems, source=f"data ({NAME})") from None
-    state = _check_state(state)
+    options, state = _options(columns, tokenizers), _check_state(state)
     rng_seed = seed if split_seed is None else split_seed
     sep = delimiter or ("," if Path(path).suffix.lower() == ".csv" else "\t")
     left, right = tuple(columns)
@@ -601,31 +536,39 @@ def translation_pairs(
     known = translations(pairs)  # over the whole file, before limit
     splits = split_by_left(take(pairs, limit, rng_seed), val_fraction, test_fraction, rng_seed)
     encode = _Encoder((left, right), _fit(options, splits["train"], state), options)
-    datasets = {}
+    about = f"{sum(len(m) for m in splits.values())} aligned pairs of {path}"
+    return DataBundle(
+        info=_info(encode, f"{about} ({left} / {right}) and {negatives} shuffled negative(s) each"),
+        splits=_datasets(encode, splits, known, negatives, rng_seed),
+        state={
+            "version": STATE_VERSION,
+            "dataset": NAME,
+            "tokenizers": {n: t.state_dict() for n, t in encode.tokenizers.items()},
+        },
+    )
+
+
+def _datasets(
+    encode: _Encoder,
+    splits: dict[str, list[Pair]],
+    known: dict[str, set[str]],
+    negatives: int,
+    seed: int,
+) -> dict[str, Dataset[Sample]]:
+    """Each split's samples: its pairs, each with negatives drawn by ``(seed, 2, split index)``."""
+    datasets: dict[str, Dataset[Sample]] = {}
     for number, (split, members) in enumerate(splits.items()):
-        rng = np.random.default_rng((rng_seed, 2, number))
+        rng = np.random.default_rng((seed, 2, number))
         perms = draw_negatives(members, known, negatives, rng) if members else []
         datasets[split] = encode.split(members, perms)
-    info = DatasetInfo(
+    return datasets
+
+
+def _info(encode: _Encoder, description: str) -> DatasetInfo:
+    """The two text modalities (token ids ``[T]``) and the binary task."""
+    return DatasetInfo(
         name=NAME,
-        modalities={
-            n: ModalitySpec(
-                n,
-                "text",
-                (-1,),
-                vocab_size=encode.tokenizers[n].vocab_size,
-                pad_id=encode.tokenizers[n].pad_id,
-                meta={"tokenizer": options[n].tokenizer, "max_length": options[n].max_length},
-            )
-            for n in (left, right)
-        },
+        modalities={n: text_spec(n, encode.tokenizers[n], encode.options[n]) for n in encode.names},
         task=TaskSpec("multiclass", 2, class_names=CLASS_NAMES),
-        description=f"{sum(len(m) for m in splits.values())} aligned pairs of {path} "
-        f"({left} / {right}) and {negatives} shuffled negative(s) each",
+        description=description,
     )
-    out_state = {
-        "version": STATE_VERSION,
-        "dataset": NAME,
-        "tokenizers": {n: t.state_dict() for n, t in encode.tokenizers.items()},
-    }
-    return DataBundle(info=info, splits=dict(datasets), state=out_state)

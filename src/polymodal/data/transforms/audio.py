@@ -17,11 +17,14 @@ M = mel bins.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
+
+from polymodal.errors import DataError
 
 
 def hz_to_mel(freq: float) -> float:
@@ -110,6 +113,56 @@ def mel_statistics(features: Sequence[Tensor], min_std: float = 1e-3) -> tuple[T
     mean = frames.mean(dim=0)
     std = frames.std(dim=0, correction=0).clamp_min(min_std)
     return mean.float(), std.float()
+
+
+def saved_mel_statistics(
+    state: Mapping[str, Any] | None, n_mels: int
+) -> tuple[Tensor, Tensor] | None:
+    """The ``audio_mean`` / ``audio_std`` a bundle state holds (float32 ``[M]`` each), or None
+    when it lacks either.
+
+    Raises:
+        DataError: the saved statistics are not ``n_mels`` long.
+    """
+    if not state or "audio_mean" not in state or "audio_std" not in state:
+        return None
+    mean = torch.tensor(state["audio_mean"], dtype=torch.float32)
+    std = torch.tensor(state["audio_std"], dtype=torch.float32)
+    if mean.shape != (n_mels,) or std.shape != (n_mels,):
+        raise DataError(
+            f"saved audio statistics have {mean.numel()} mel bins, the data has {n_mels}",
+            where="state (audio_mean, audio_std)",
+            fix="build with the n_mels the state was saved with, or without the state",
+        )
+    return mean, std
+
+
+def standardize_mels(
+    features: Iterable[Tensor],
+    train: Sequence[Tensor],
+    state: Mapping[str, Any] | None,
+    n_mels: int,
+) -> dict[str, list[float]]:
+    """Standardise each mel bin of every log-mel in ``features``, in place: ``(x - mean) / std``.
+
+    The statistics are the state's (:func:`saved_mel_statistics`, so evaluation reuses the
+    training run's), else :func:`mel_statistics` of ``train`` (the training split's log-mels,
+    which may be views into ``features``: they are read before anything changes).
+
+    Args:
+        features: log-mels ``[..., T, M]`` to standardise in place (every split).
+        train: the training split's log-mels ``[T_i, M]``; read only without saved statistics.
+        state: a bundle state holding ``audio_mean`` and ``audio_std``, or None.
+        n_mels: mel bins M.
+
+    Returns:
+        The statistics used, as state: ``{"audio_mean": [M], "audio_std": [M]}``.
+    """
+    saved = saved_mel_statistics(state, n_mels)
+    mean, std = saved if saved is not None else mel_statistics(train)
+    for values in features:
+        values.sub_(mean).div_(std)  # [..., T, M]
+    return {"audio_mean": mean.tolist(), "audio_std": std.tolist()}
 
 
 class LogMelSpectrogram(nn.Module):

@@ -21,7 +21,7 @@ from polymodal.errors import ConfigError, DataError
 
 av = pytest.importorskip("av")
 
-GRID = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "grid-video"
+GRID = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "grid-video"
 FRAMES, FPS, STEP = 16, 8, 16  # frame i of a written clip has every pixel = i * STEP
 
 

@@ -22,7 +22,7 @@ from polymodal.data.schema import TaskSpec
 from polymodal.errors import ConfigError, DataError
 from polymodal.registry import DATASETS
 
-FLICKR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "flickr8k-1k"
+FLICKR = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "flickr8k-1k"
 
 IMAGE = {"kind": "image", "column": "image", "size": [2, 2]}
 CAPTION = {"kind": "text", "column": "caption", "tokenizer": "word", "max_length": 8}
