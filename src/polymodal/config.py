@@ -195,6 +195,9 @@ class ExperimentConfig(_Strict):
     """
 
     name: str | None = None
+    plugins: list[str] = Field(default_factory=list)
+    """Modules imported before the config is checked, so the components they register can be
+    named (see :mod:`polymodal.plugins`); saved with the run."""
     seed: int = Field(0, ge=0)
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig | None = None
@@ -492,6 +495,7 @@ def parse_config(
         raise ConfigError(
             ["the file must hold a mapping (key: value pairs) at top level"], source=source
         )
+    _load_config_plugins(raw, source)
     problems: list[str] = []
     config: ExperimentConfig | None = None
     try:
@@ -503,6 +507,16 @@ def parse_config(
     if problems or config is None:
         raise ConfigError(problems, source=source)
     return config
+
+
+def _load_config_plugins(raw: dict[str, Any], source: str) -> None:
+    """Import the modules of ``plugins:`` (a list of names) so their components can be checked;
+    a value of another type is reported by the schema."""
+    plugins = raw.get("plugins")
+    if isinstance(plugins, list) and all(isinstance(p, str) for p in plugins):
+        from polymodal.plugins import load_plugins
+
+        load_plugins(plugins, where=f"{source}: plugins")
 
 
 def read_yaml(path: str | Any) -> dict[str, Any]:
@@ -566,6 +580,8 @@ def _without_late_defaults(model: Any) -> Any:
 def config_to_dict(config: ExperimentConfig) -> dict[str, Any]:
     """A plain mapping of the resolved config (what ``config.yaml`` of a run holds)."""
     out = config.model_dump(mode="json")
+    if not out.get("plugins"):  # added later: runs saved before it keep their config
+        out.pop("plugins", None)
     _without_late_defaults(out.get("model"))
     if out.get("pretrain") is None:  # added later: runs saved before it keep their config
         out.pop("pretrain", None)
