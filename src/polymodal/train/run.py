@@ -300,18 +300,21 @@ def _train_stage(
         trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path)
     seconds = time.perf_counter() - start
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
-    history = next(c for c in trainer.callbacks if isinstance(c, MetricsHistory))  # type: ignore[attr-defined]
-    best_row = next((r for r in history.rows if r["epoch"] == best.best_epoch), {})
-    best_metrics = {k: v for k, v in best_row.items() if k.startswith("val/")}
-    result = TrainResult(
-        run_dir, metrics, best.best_epoch, trainer.current_epoch, seconds, best_metrics
-    )
+    result = TrainResult(run_dir, metrics, best.best_epoch, trainer.current_epoch, seconds)
+    result.best_metrics = _best_metrics(trainer, best)
     if trainer.is_global_zero:
         summary = {**metrics, "best_epoch": best.best_epoch, "epochs": trainer.current_epoch}
         summary["train_seconds"] = seconds
         summary["train_rows"] = len(splits["train"])  # type: ignore[arg-type]
         write_json_atomic(run_dir / "train_summary.json", summary)
     return result
+
+
+def _best_metrics(trainer: L.Trainer, best: BestWeights) -> dict[str, float]:
+    """The validation metrics (``val/...``) of the best epoch's row of the metrics history."""
+    history = next(c for c in trainer.callbacks if isinstance(c, MetricsHistory))  # type: ignore[attr-defined]
+    row = next((r for r in history.rows if r["epoch"] == best.best_epoch), {})
+    return {k: v for k, v in row.items() if k.startswith("val/")}
 
 
 _Stage = tuple[
