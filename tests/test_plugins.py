@@ -185,6 +185,23 @@ def test_plugins_in_a_config_are_loaded_before_it_is_checked(tmp_path, monkeypat
     assert "plugins" not in config_to_dict(plain)  # configs saved before plugins: unchanged
 
 
+def test_a_bench_spec_passes_its_plugins_to_every_cell(tmp_path, monkeypatch):
+    from polymodal.bench.spec import expand_cells, parse_spec
+
+    _write(tmp_path, monkeypatch, "bench_plugins", PLUGIN.format(prefix="bench_"))
+    spec = parse_spec(
+        {
+            "plugins": ["bench_plugins"],
+            "datasets": [{"name": "synthetic", "task": "redundant", "n": 100}],
+            "models": {"mine": {"encoders": {"image": "bench_flat_linear"}}},
+            "seeds": [0, 1],
+        }
+    )
+    cells = expand_cells(spec)
+    assert [c.config.plugins for c in cells] == [["bench_plugins"]] * 2
+    assert cells[0].config.model.encoders["image"].name == "bench_flat_linear"
+
+
 def test_import_errors_name_the_plugin(tmp_path, monkeypatch):
     _write(tmp_path, monkeypatch, "raising_plugin", "raise ValueError('bad weights path')\n")
     _write(tmp_path, monkeypatch, "needy_plugin", "import not_installed_dependency_xyz\n")

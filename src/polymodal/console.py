@@ -94,11 +94,16 @@ def filtered_native_stderr(drop: re.Pattern[str] = KINETO_LINE) -> Iterator[None
     as torch's profiler write there directly, past ``sys.stderr``), then write it again without
     the lines that match ``drop``. Nothing else is lost; it only comes after the block.
     Does nothing while the ``polymodal`` logger is at DEBUG."""
-    if logging.getLogger(LOGGER_NAME).isEnabledFor(logging.DEBUG):
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all (a daemon): nothing to filter
+        saved = None
+    if saved is None or logging.getLogger(LOGGER_NAME).isEnabledFor(logging.DEBUG):
+        if saved is not None:
+            os.close(saved)
         yield
         return
     sys.stderr.flush()
-    saved = os.dup(2)
     with tempfile.TemporaryFile() as held:
         os.dup2(held.fileno(), 2)
         try:
