@@ -21,6 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
         "polymodal.io",
         "polymodal.registry",
         "polymodal.plugins",
+        "polymodal.console",
         "polymodal.nn",
         "polymodal.presets",
         "polymodal.sources",

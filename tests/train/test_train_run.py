@@ -81,6 +81,7 @@ def test_resume_after_crash_equals_uninterrupted_run(tmp_path):
     full = train(config, tmp_path / "full")
     with pytest.raises(RuntimeError, match="simulated crash"):
         train(config, tmp_path / "crashed", callbacks=[CrashAfterEpoch(1)])
+    before = _timed_history(tmp_path / "crashed")
     resumed = train(config, tmp_path / "crashed", resume=True)
     assert resumed.epochs_run == full.epochs_run == 4
     assert resumed.best_epoch == full.best_epoch
@@ -91,8 +92,22 @@ def test_resume_after_crash_equals_uninterrupted_run(tmp_path):
     last_resumed = load_file(tmp_path / "crashed" / "checkpoint" / "last.safetensors")
     for key in last_full:
         assert last_full[key].equal(last_resumed[key]), key
-    history_full = (tmp_path / "full" / "logs" / "metrics.jsonl").read_text()
-    assert (tmp_path / "crashed" / "logs" / "metrics.jsonl").read_text() == history_full
+    history_full, _ = _timed_history(tmp_path / "full")
+    history_resumed, seconds = _timed_history(tmp_path / "crashed")
+    assert history_resumed == history_full
+    assert seconds[: len(before[1])] == before[1]  # epochs run before the crash keep their time
+    assert len(seconds) == 4
+    assert all(s > 0 for s in seconds)
+
+
+def _timed_history(run_dir: Path) -> tuple[list[dict], list[float]]:
+    """``logs/metrics.jsonl`` rows without ``epoch_seconds``, and those seconds."""
+    rows = [
+        json.loads(line) for line in (run_dir / "logs" / "metrics.jsonl").read_text().splitlines()
+    ]
+    return [{k: v for k, v in r.items() if k != "epoch_seconds"} for r in rows], [
+        r["epoch_seconds"] for r in rows
+    ]
 
 
 def test_resume_refuses_a_different_config_or_missing_checkpoint(tmp_path):

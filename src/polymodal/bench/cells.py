@@ -155,6 +155,8 @@ def cell_config(
         "train": {**spec.train.model_dump(), "progress": False},
         "eval": spec.eval.experiment_eval(),
     }
+    if spec.plugins:
+        raw["plugins"] = list(spec.plugins)
     raw, problems = expand_presets(raw)
     if problems:
         raise ConfigError(problems)

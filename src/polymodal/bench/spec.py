@@ -109,6 +109,12 @@ class BenchSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = "bench"
+    plugins: list[str] = Field(default_factory=list)
+    """Modules registering the user's own components (see :mod:`polymodal.plugins`); every
+    cell's config names them, so they are imported before the cells are checked."""
+    plugins: list[str] = Field(default_factory=list)
+    """Modules registering the user's own components (see :mod:`polymodal.plugins`); every
+    cell's config names them, so they are imported before the cells are checked."""
     datasets: list[DataConfig] = Field(min_length=1)
     dataset_labels: list[str] | None = None
     models: dict[str, Any] = Field(min_length=1)

@@ -58,43 +58,30 @@ def _guard(body: Callable[[], Any]) -> Any:
 
 @app.callback()
 def _main(
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks and libraries' messages."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Less console output."),
+    plugin: Optional[list[str]] = typer.Option(
+        None,
+        "--plugin",
+        help="Import this module first: its components register (repeatable; may also follow "
+        "the subcommand). Installed packages' polymodal.plugins entry points load too.",
+    ),
 ) -> None:
     _STATE["debug"] = debug
     _STATE["quiet"] = quiet
-    _log_to_stderr(quiet)
+    _guard(lambda: _start(debug, quiet, plugin or []))
 
 
-def _log_to_stderr(quiet: bool) -> None:
-    """Show the ``polymodal`` logger's messages (progress of long work: feature caching, bad
-    rows skipped) on stderr: INFO and up, WARNING and up with --quiet. Added once."""
+def _start(debug: bool, quiet: bool, plugins: list[str]) -> None:
+    """What every command does first: console set-up, then installed and named plugins."""
     import logging
 
-    logger = logging.getLogger("polymodal")
-    logger.setLevel(logging.WARNING if quiet else logging.INFO)
-    if not any(getattr(h, "_polymodal", False) for h in logger.handlers):
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        handler._polymodal = True  # type: ignore[attr-defined]
-        logger.addHandler(handler)
-        logger.propagate = False
+    from polymodal.console import log_to_stderr
+    from polymodal.plugins import load_entry_points, load_plugins
 
-
-def _quiet_lightning() -> None:
-    """Lightning's info lines (accelerator found, tips) only with --debug. Call after importing
-    lightning: its import sets its loggers to INFO. The application, not the library, decides."""
-    if _STATE["debug"]:
-        return
-    import logging
-    import warnings
-
-    import lightning.pytorch  # noqa: F401  (its import sets the levels we override)
-
-    for name in ("lightning.pytorch", "lightning.fabric"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    # A deprecation inside Lightning's own code: nothing a user can act on.
-    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+    log_to_stderr(logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO)
+    load_entry_points()
+    load_plugins(plugins, where="--plugin")
 
 
 @app.command()
@@ -123,12 +110,13 @@ def train(
             )
         from polymodal.train.run import train as run_training
 
-        _quiet_lightning()
-
         result = run_training(cfg, run_dir, resume=resume)
         typer.echo(
             f"trained {result.epochs_run} epochs in {result.train_seconds:.1f} s -> {run_dir}"
         )
+        if result.best_metrics:
+            shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(result.best_metrics.items()))
+            typer.echo(f"best epoch {result.best_epoch}: {shown}")
 
     _guard(body)
 
@@ -178,7 +166,6 @@ def evaluate(
             payload = evaluate_predictions(run_dir, task, target, options=options)  # type: ignore
             metrics, report_dir = payload["metrics"], target
         else:
-            _quiet_lightning()  # a run only: a predictions file is evaluated without Lightning
             result = evaluate_run(run_dir, split=split, batch_size=batch_size, options=options)
             payload, metrics, report_dir = result.payload, result.metrics, run_dir
         typer.echo(f"{run_dir} [{payload['split']}, {payload['num_samples']} samples]")
@@ -209,10 +196,8 @@ def bench(
     """
 
     def body() -> None:
-        from polymodal.bench.report import run_and_report
-
-        _quiet_lightning()
         from polymodal.bench.cells import load_spec
+        from polymodal.bench.report import run_and_report
         from polymodal.bench.spec import default_spec
 
         bench_spec = load_spec(spec) if spec is not None else default_spec()
@@ -362,9 +347,29 @@ def cache_clear(
     _guard(body)
 
 
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """``argv`` with every ``--plugin NAME`` / ``--plugin=NAME`` moved before the subcommand,
+    so the option works after it too (``polymodal train exp.yaml --plugin my_plugins``).
+    Arguments after ``--`` are left alone."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    hoisted: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < end:
+        arg = argv[i]
+        if arg == "--plugin" and i + 1 < end:
+            hoisted += argv[i : i + 2]
+            i += 2
+            continue
+        (hoisted if arg.startswith("--plugin=") else rest).append(arg)
+        i += 1
+    return hoisted + rest + argv[end:]
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
-    app(args=argv if argv is not None else sys.argv[1:], prog_name="polymodal")
+    args = hoist_global_options(list(argv if argv is not None else sys.argv[1:]))
+    app(args=args, prog_name="polymodal")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -92,6 +92,7 @@ def parse_config(
         raise ConfigError(
             ["the file must hold a mapping (key: value pairs) at top level"], source=source
         )
+    _load_config_plugins(raw, source)
     raw, problems = expand_presets(raw)
     if problems:
         raise ConfigError(problems, source=source)
@@ -105,6 +106,16 @@ def parse_config(
     if problems or config is None:
         raise ConfigError(problems, source=source)
     return config
+
+
+def _load_config_plugins(raw: dict[str, Any], source: str) -> None:
+    """Import the modules of ``plugins:`` (a list of names) so their components can be checked;
+    a value of another type is reported by the schema."""
+    plugins = raw.get("plugins")
+    if isinstance(plugins, list) and all(isinstance(p, str) for p in plugins):
+        from polymodal.plugins import load_plugins
+
+        load_plugins(plugins, where=f"{source}: plugins")
 
 
 def read_yaml(path: str | Any) -> dict[str, Any]:
@@ -169,6 +180,8 @@ def _without_late_defaults(model: Any) -> Any:
 def config_to_dict(config: ExperimentConfig) -> dict[str, Any]:
     """A plain mapping of the resolved config (what ``config.yaml`` of a run holds)."""
     out = config.model_dump(mode="json")
+    if not out.get("plugins"):  # added later: runs saved before it keep their config
+        out.pop("plugins", None)
     _without_late_defaults(out.get("model"))
     if out.get("pretrain") is None:  # added later: runs saved before it keep their config
         out.pop("pretrain", None)

@@ -155,6 +155,9 @@ class ExperimentConfig(_Strict):
     """
 
     name: str | None = None
+    plugins: list[str] = Field(default_factory=list)
+    """Modules imported before the config is checked, so the components they register can be
+    named (see :mod:`polymodal.plugins`); saved with the run."""
     seed: int = Field(0, ge=0)
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig | None = None

@@ -205,7 +205,10 @@ class CNNEncoder(Encoder):
 @ENCODERS.register("audio_conv")
 class AudioConvEncoder(Encoder):
     """Strided 1-D convolutions over time of a log-mel spectrogram ``[B, T, M]`` (channels =
-    mel bins).
+    mel bins), or of a plain waveform ``[B, T]`` (one channel).
+
+    The modality's shape may be padded (``(-1, M)``, ``(-1,)``: batches carry a padding mask) or
+    fixed (``(T, M)``, ``(T,)``: a fixed-length feature array or waveform, every frame data).
 
     Each of ``num_layers`` layers: Conv1d(kernel ``k`` odd, ``stride``, padding ``k // 2``) ->
     LayerNorm over channels -> ReLU -> Dropout. Padding frames are zeroed before every layer, so a
@@ -216,7 +219,7 @@ class AudioConvEncoder(Encoder):
     ``tokens [B, T', out_dim]`` (zeros at padding), ``pooled`` = masked mean over valid frames.
 
     Args:
-        spec: the modality (injected); shape ``(-1, M)``.
+        spec: the modality (injected); shape ``(-1, M)``, ``(T, M)``, ``(-1,)`` or ``(T,)``.
         out_dim: width of the features.
         channels: width of the conv layers.
         num_layers: number of strided conv layers.
@@ -236,13 +239,17 @@ class AudioConvEncoder(Encoder):
         dropout: Dropout = 0.1,
     ) -> None:
         super().__init__(spec)
-        if len(spec.shape) != 2 or not spec.is_sequence or spec.shape[1] < 1:
-            raise _unfit("audio_conv", spec, "a sequence of frames of shape (-1, M)")
+        shape = tuple(spec.shape)
+        time_ok = len(shape) in (1, 2) and (shape[0] == -1 or shape[0] >= 1)
+        if not time_ok or any(d < 1 for d in shape[1:]):
+            raise _unfit(
+                "audio_conv", spec, "frames of shape (-1, M) or (T, M), or a waveform (-1,) or (T,)"
+            )
         if kernel_size % 2 == 0:
             raise ConfigError([f"encoder 'audio_conv': kernel_size must be odd, got {kernel_size}"])
         self.out_dim = out_dim
         self.stride = stride
-        widths = [spec.shape[1]] + [channels] * num_layers
+        widths = [shape[1] if len(shape) == 2 else 1] + [channels] * num_layers
         self.convs = nn.ModuleList(
             nn.Conv1d(i, o, kernel_size, stride=stride, padding=kernel_size // 2)
             for i, o in itertools.pairwise(widths)
@@ -252,9 +259,11 @@ class AudioConvEncoder(Encoder):
         self.proj = nn.Linear(widths[-1], out_dim)
 
     def forward(self, batch: ModalityBatch) -> Features:
-        x = batch.values.float()  # [B, T, M]
+        x = batch.values.float()  # [B, T, M], or [B, T] for a waveform
+        if x.dim() == 2:
+            x = x.unsqueeze(-1)  # [B, T, 1]
         mask = batch.padding_mask
-        if mask is None:
+        if mask is None:  # a fixed-length modality: every frame is data
             mask = no_padding(x.shape[0], x.shape[1], x.device)
         x = zero_padding(x, mask)
         for conv, norm in zip(self.convs, self.norms, strict=True):

@@ -44,6 +44,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from polymodal.console import filtered_native_stderr
 from polymodal.data.schema import Batch, ModalityBatch
 from polymodal.errors import PolymodalError
 from polymodal.models.builder import count_parameters
@@ -156,7 +157,11 @@ def profiled_peak_bytes(run: Callable[[], Any]) -> int:
     """
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    # the profiler logs its start and stop (``USDT: ... profiler_start``) straight to fd 2
+    with (
+        filtered_native_stderr(),
+        profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof,
+    ):
         run()
     events = [
         e

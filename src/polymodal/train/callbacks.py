@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,8 @@ import lightning as L
 from polymodal.io import write_json_atomic, write_text_atomic
 from polymodal.rundir.codec import checkpoint_files, checkpoint_stem, save_weights
 from polymodal.rundir.layout import WEIGHTS_FILE, WEIGHTS_INFO_FILE
+
+_LOG = logging.getLogger("polymodal")
 
 
 class BestWeights(L.Callback):
@@ -29,6 +33,7 @@ class BestWeights(L.Callback):
         self.mode = mode
         self.best: float | None = None
         self.best_epoch: int | None = None
+        self._told = False  # the no-validation rule is logged once per run
 
     def _improved(self, value: float) -> bool:
         if self.best is None or math.isnan(self.best):
@@ -61,6 +66,13 @@ class BestWeights(L.Callback):
 
     def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if self.monitor not in trainer.callback_metrics and self.best is None:
+            if not self._told and trainer.is_global_zero:
+                _LOG.warning(
+                    "no validation metric %r (no validation split?): the last epoch's weights "
+                    "are kept as the model",
+                    self.monitor,
+                )
+                self._told = True
             self._save(trainer, module, None)  # no validation: keep the latest weights
 
     def state_dict(self) -> dict[str, Any]:
@@ -126,26 +138,47 @@ def recover_last_checkpoint(path: Path) -> None:
 class MetricsHistory(L.Callback):
     """Keeps one row of epoch metrics per epoch in ``logs/metrics.jsonl`` (rewritten atomically).
 
-    The rows are part of the resumable checkpoint, so a resumed run's history is exactly the
-    uninterrupted run's: no epoch lost, none repeated.
+    A row holds ``epoch``, ``step``, the epoch's metrics and ``epoch_seconds``: wall-clock
+    seconds from the start of the epoch's training to its end, validation included.
+
+    The rows, less their seconds, are part of the resumable checkpoint, so a resumed run's
+    history is exactly the uninterrupted run's (no epoch lost, none repeated) and its checkpoint
+    does not depend on timing; the seconds of epochs before the interruption are read back
+    from the file.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.rows: list[dict[str, Any]] = []
+        self.seconds: dict[int, float] = {}  # epoch -> seconds
+        self._start = time.perf_counter()
+
+    def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._start = time.perf_counter()
 
     def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        row: dict[str, Any] = {"epoch": trainer.current_epoch, "step": trainer.global_step}
+        epoch = trainer.current_epoch
+        self.seconds[epoch] = time.perf_counter() - self._start
+        row: dict[str, Any] = {"epoch": epoch, "step": trainer.global_step}
         for key, value in sorted(trainer.callback_metrics.items()):
             if value.numel() == 1:
                 row[key] = float(value)
-        self.rows = [r for r in self.rows if r["epoch"] < trainer.current_epoch] + [row]
+        self.rows = [r for r in self.rows if r["epoch"] < epoch] + [row]
         if trainer.is_global_zero:
-            text = "".join(json.dumps(r) + "\n" for r in self.rows)
+            text = "".join(json.dumps(self._timed(r)) + "\n" for r in self.rows)
             write_text_atomic(self.path, text)
+
+    def _timed(self, row: dict[str, Any]) -> dict[str, Any]:
+        seconds = self.seconds.get(row["epoch"])
+        return row if seconds is None else {**row, "epoch_seconds": seconds}
 
     def state_dict(self) -> dict[str, Any]:
         return {"rows": self.rows}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.rows = list(state_dict.get("rows", []))
+        if self.path.is_file():  # the seconds of the epochs already run
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                row = json.loads(line)
+                if "epoch_seconds" in row:
+                    self.seconds[row["epoch"]] = row["epoch_seconds"]

@@ -26,6 +26,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from polymodal.config import ExperimentConfig, TrainConfig, config_to_dict
+from polymodal.console import quiet_lightning
 from polymodal.data.bundle import DataBundle
 from polymodal.data.loading import build_data, make_dataloader
 from polymodal.data.schema import ModalitySpec, Sample
@@ -78,13 +79,25 @@ _LOG = logging.getLogger("polymodal")
 
 @dataclass
 class TrainResult:
-    """What :func:`train` returns: where the run is, the final callback metrics and timing."""
+    """What :func:`train` returns.
+
+    Attributes:
+        run_dir: the run directory.
+        metrics: the last epoch's metrics (``train/loss``, ``val/loss``, ``val/<metric>``).
+        best_epoch: the epoch whose weights are the run's model (``checkpoint/model.safetensors``),
+            the best by the monitored metric; None without it (the last epoch's are kept).
+        epochs_run: epochs trained.
+        train_seconds: wall-clock seconds of ``fit`` (per epoch: ``logs/metrics.jsonl``).
+        best_metrics: the validation metrics (``val/...``) of ``best_epoch``; empty without
+            validation.
+    """
 
     run_dir: Path
     metrics: dict[str, float] = field(default_factory=dict)
     best_epoch: int | None = None
     epochs_run: int = 0
     train_seconds: float = 0.0
+    best_metrics: dict[str, float] = field(default_factory=dict)
 
 
 def _write_run_header(config: ExperimentConfig, run_dir: Path) -> None:
@@ -214,15 +227,18 @@ def train(
         CheckpointError: ``resume`` without a checkpoint, or with a different config.
     """
     run_dir = Path(run_dir)
-    if config.pretrain is None or config.model is None:
-        return _train_stage(config, run_dir, resume=resume, callbacks=callbacks)
-    stage_dir = pretrain_dir(run_dir)
-    first = stage_one_config(config)
-    if not (resume and _finished(first, stage_dir)):
-        again = resume and last_tensors(stage_dir).is_file()
-        _train_stage(first, stage_dir, resume=again, callbacks=callbacks)
-    again = resume and last_tensors(run_dir).is_file()
-    return _train_stage(config, run_dir, resume=again, callbacks=callbacks, pretrained=stage_dir)
+    with quiet_lightning():  # Lightning's tips and info lines stay off the console
+        if config.pretrain is None or config.model is None:
+            return _train_stage(config, run_dir, resume=resume, callbacks=callbacks)
+        stage_dir = pretrain_dir(run_dir)
+        first = stage_one_config(config)
+        if not (resume and _finished(first, stage_dir)):
+            again = resume and last_tensors(stage_dir).is_file()
+            _train_stage(first, stage_dir, resume=again, callbacks=callbacks)
+        again = resume and last_tensors(run_dir).is_file()
+        return _train_stage(
+            config, run_dir, resume=again, callbacks=callbacks, pretrained=stage_dir
+        )
 
 
 def _finished(config: ExperimentConfig, run_dir: Path) -> bool:
@@ -285,12 +301,20 @@ def _train_stage(
     seconds = time.perf_counter() - start
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     result = TrainResult(run_dir, metrics, best.best_epoch, trainer.current_epoch, seconds)
+    result.best_metrics = _best_metrics(trainer, best)
     if trainer.is_global_zero:
         summary = {**metrics, "best_epoch": best.best_epoch, "epochs": trainer.current_epoch}
         summary["train_seconds"] = seconds
         summary["train_rows"] = len(splits["train"])  # type: ignore[arg-type]
         write_json_atomic(run_dir / TRAIN_SUMMARY_FILE, summary)
     return result
+
+
+def _best_metrics(trainer: L.Trainer, best: BestWeights) -> dict[str, float]:
+    """The validation metrics (``val/...``) of the best epoch's row of the metrics history."""
+    history = next(c for c in trainer.callbacks if isinstance(c, MetricsHistory))  # type: ignore[attr-defined]
+    row = next((r for r in history.rows if r["epoch"] == best.best_epoch), {})
+    return {k: v for k, v in row.items() if k.startswith("val/")}
 
 
 _Stage = tuple[
