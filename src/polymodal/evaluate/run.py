@@ -22,16 +22,15 @@ from polymodal.data.loading import make_dataloader
 from polymodal.data.schema import Sample, TaskSpec
 from polymodal.errors import PolymodalError
 from polymodal.evaluate.metrics import (
-    compute_metrics,
     create_metric,
     default_metrics,
+    evaluate_metrics,
     inputs_from_table,
+    metric_direction,
 )
 from polymodal.evaluate.predict import predict_table
-from polymodal.evaluate.stats import bootstrap_ci
 from polymodal.io import atomic_write, write_json_atomic, write_text_atomic
 from polymodal.models.multimodal import MultimodalModel
-from polymodal.registry import METRICS
 from polymodal.train.feature_cache import (
     cache_dir_of,
     cache_features,
@@ -90,31 +89,21 @@ def metric_intervals(
     clean: pd.DataFrame, task: TaskSpec, names: list[str], options: EvaluationOptions
 ) -> dict[str, dict[str, float]]:
     """Bootstrap interval of every scalar metric in ``names`` over the clean rows."""
-    if options.resamples <= 0 or len(clean) < 2:
-        return {}
-    inputs = inputs_from_table(clean, task.type)
-    intervals: dict[str, dict[str, float]] = {}
-    for name in names:
-        metric = create_metric(name)
-        if not metric.scalar:
-            continue
-        ci = bootstrap_ci(
-            metric,
-            inputs,
-            len(clean),
-            resamples=options.resamples,
-            level=options.level,
-            seed=options.seed,
-        )
-        intervals[name] = {
-            "low": float(ci.low),
-            "high": float(ci.high),
-            "level": ci.level,
-            "method": ci.method,
-            "resamples": ci.resamples,
-            "resampling": ci.resampling,  # "counts" (exact multinomial) or "indices"
-        }
-    return intervals
+    return _metric_report(clean, task, names, options).intervals
+
+
+def _metric_report(
+    clean: pd.DataFrame, task: TaskSpec, names: list[str], options: EvaluationOptions
+) -> Any:
+    """Values, intervals and notes of ``names``, each metric on its own."""
+    return evaluate_metrics(
+        clean,
+        task.type,
+        names,
+        resamples=options.resamples,
+        level=options.level,
+        seed=options.seed,
+    )
 
 
 def split_dataset(bundle: DataBundle, split: str, run_dir: str | Path) -> Dataset[Sample]:
@@ -172,7 +161,7 @@ def evaluate_run(
     used = {name: bundle.info.modalities[name] for name in config.model.encoders}
     size = batch_size or config.eval.batch_size or config.train.batch_size
     task = bundle.info.task
-    names = metrics or config.eval.metrics or default_metrics(task.type)
+    names = metrics or config.eval.metrics or default_metrics(task.type, with_scores=True)
 
     if options.robustness:
         from polymodal.evaluate.robustness import robustness_table
@@ -239,15 +228,16 @@ def summarize_table(
     """
     primary = primary_metric(task, names)
     clean = table[table["perturbation"] == "none"].reset_index(drop=True)
-    values = compute_metrics(clean, task.type, names)
+    report = _metric_report(clean, task, names, options)
     payload: dict[str, Any] = {
         **header,
         "task": task.type,
         "num_samples": len(clean),
         "primary_metric": primary,
-        "higher_is_better": bool(METRICS.entry(primary).meta.get("higher_is_better", True)),
-        "metrics": values,
-        "intervals": metric_intervals(clean, task, names, options),
+        "higher_is_better": metric_direction(primary),
+        "metrics": report.values,
+        "intervals": report.intervals,
+        "notes": report.notes,
     }
     plots_dir = out_dir / "plots"
     payload["plots"] = _clean_plots(clean, task, plots_dir, out_dir)
@@ -272,12 +262,10 @@ def _clean_plots(clean: pd.DataFrame, task: TaskSpec, plots_dir: Path, run_dir: 
     inputs = inputs_from_table(clean, task.type)
     names = list(task.class_names or [str(i) for i in range(task.num_outputs)])
     matrix = create_metric("confusion_matrix").compute(inputs)
-    paths = {
-        "confusion_matrix": plot_confusion_matrix(matrix, names, plots_dir / "confusion.png"),
-        "reliability": plot_reliability_diagram(
-            reliability_diagram(inputs), plots_dir / "reliability.png"
-        ),
-    }
+    paths = {"confusion_matrix": plot_confusion_matrix(matrix, names, plots_dir / "confusion.png")}
+    if inputs.scores is not None:  # a predictions file made elsewhere may have no scores
+        diagram = reliability_diagram(inputs)
+        paths["reliability"] = plot_reliability_diagram(diagram, plots_dir / "reliability.png")
     return {k: str(p.relative_to(run_dir)) for k, p in paths.items()}
 
 

@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from polymodal.evaluate.metrics.base import MetricError
+from polymodal.evaluate.metrics.inputs import MetricError
 
 Similarity = Literal["cosine", "dot"]
 
