@@ -150,12 +150,23 @@ def evaluate(
         1000, "--bootstrap", min=0, help="Bootstrap resamples (0: no CI)."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of perturbations and bootstrap."),
+    metric_names: Optional[str] = typer.Option(
+        None, "--metrics", help="Comma-separated metrics, e.g. auroc,ece,top_k_accuracy."
+    ),
+    metric_options: Optional[list[str]] = typer.Option(
+        None,
+        "--metric-option",
+        help="NAME.KEY=VALUE parameter of a chosen metric (k, bins, ties, absent_class, ...).",
+    ),
 ) -> None:
     """Evaluate a trained run (or a predictions file made elsewhere): predictions table,
     metrics.json with intervals, report.md and plots."""
 
     def body() -> None:
         from polymodal.errors import PolymodalError
+        from polymodal.evaluate.metrics.table import chosen_metrics
+
+        names = chosen_metrics(metric_names, metric_options or [])
         from polymodal.evaluate.run import EvaluationOptions, evaluate_run
 
         _quiet_lightning()
@@ -175,10 +186,18 @@ def evaluate(
                     f"unknown task {task!r}", fix="use multiclass, multilabel or regression"
                 )
             target = out or run_dir.with_name(f"{run_dir.stem}-evaluation")
-            payload = evaluate_predictions(run_dir, task, target, options=options)  # type: ignore
+            payload = evaluate_predictions(
+                run_dir,
+                task,  # type: ignore[arg-type]
+                target,
+                metrics=names,
+                options=options,
+            )
             metrics, report_dir = payload["metrics"], target
         else:
-            result = evaluate_run(run_dir, split=split, batch_size=batch_size, options=options)
+            result = evaluate_run(
+                run_dir, split=split, metrics=names, batch_size=batch_size, options=options
+            )
             payload, metrics, report_dir = result.payload, result.metrics, run_dir
         typer.echo(f"{run_dir} [{payload['split']}, {payload['num_samples']} samples]")
         intervals = payload.get("intervals", {})
@@ -187,6 +206,8 @@ def evaluate(
                 ci = intervals.get(name)
                 band = f"  [{ci['low']:.4f}, {ci['high']:.4f}]" if ci else ""
                 typer.echo(f"  {name:<20} {value:.4f}{band}")
+        for name, note in payload.get("notes", {}).items():
+            typer.echo(f"  note: {name}: {note}")
         typer.echo(f"report: {report_dir / 'report.md'}")
 
     _guard(body)

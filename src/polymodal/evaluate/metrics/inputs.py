@@ -191,7 +191,7 @@ def check_same_samples(a: MetricInputs, b: MetricInputs) -> None:
         )
 
 
-def _stack_column(column: pd.Series, name: str, where: str) -> np.ndarray:
+def stack_column(column: pd.Series, name: str, where: str) -> np.ndarray:
     """A column of equal-length lists (or scalars) as float64 ``[N, K]``."""
     values = column.to_numpy()
     if len(values) and np.isscalar(values[0]):
@@ -239,11 +239,11 @@ def inputs_from_table(df: pd.DataFrame, task_type: TaskType) -> MetricInputs:
             )
     scores = None
     if "scores" in df.columns:
-        scores = _stack_column(df["scores"], "scores", where)
+        scores = stack_column(df["scores"], "scores", where)
     if task_type == "multiclass":
         target = df["target"].to_numpy()
         prediction = df["prediction"].to_numpy()
     else:
-        target = _stack_column(df["target"], "target", where)
-        prediction = _stack_column(df["prediction"], "prediction", where)
+        target = stack_column(df["target"], "target", where)
+        prediction = stack_column(df["prediction"], "prediction", where)
     return MetricInputs(task_type, target, prediction, scores)

@@ -21,6 +21,7 @@ Example::
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -76,11 +77,11 @@ def default_metrics(task_type: TaskType, *, with_scores: bool = False) -> list[s
 
 
 def _parse_value(text: str) -> Any:
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
+    """An int or a decimal float when ``text`` spells one, else the text (``nan`` stays text)."""
+    if re.fullmatch(r"[+-]?\d+", text):
+        return int(text)
+    if re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", text):
+        return float(text)
     return text
 
 
@@ -116,6 +117,22 @@ def with_options(names: Sequence[str], options: Sequence[str]) -> list[str]:
         base, extra = parse_metric_spec(name)[0], specs[name]
         out.append(base + (":" + ",".join(f"{k}={v}" for k, v in extra.items()) if extra else ""))
     return out
+
+
+def chosen_metrics(names: str | None, options: Sequence[str]) -> list[str] | None:
+    """Metric specs of the command line: ``--metrics a,b`` and ``--metric-option a.k=v``
+    (None when no metric is named, i.e. the defaults; options then are an error)."""
+    if not names:
+        if options:
+            raise MetricError(
+                "--metric-option needs the metric named in --metrics",
+                fix="e.g. --metrics ece --metric-option ece.bins=10",
+            )
+        return None
+    specs = with_options([n.strip() for n in names.split(",") if n.strip()], options)
+    for spec in specs:
+        create_metric(spec)  # unknown names and parameters fail here, before any work
+    return specs
 
 
 def create_metric(spec: str) -> Metric:
