@@ -139,7 +139,10 @@ def evaluate(
     ),
     split: Optional[str] = typer.Option(None, "--split", help="Split to evaluate (default: test)."),
     task: str = typer.Option(
-        "multiclass", "--task", help="Task of a predictions file: multiclass|multilabel|regression."
+        "multiclass",
+        "--task",
+        help="Task of a predictions file: multiclass|multilabel|regression, or retrieval for "
+        "an embeddings .npz (query, gallery, positives).",
     ),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (files only)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1),
@@ -165,11 +168,10 @@ def evaluate(
     def body() -> None:
         from polymodal.errors import PolymodalError
         from polymodal.evaluate.metrics.table import chosen_metrics
-
-        names = chosen_metrics(metric_names, metric_options or [])
         from polymodal.evaluate.run import EvaluationOptions, evaluate_run
 
         _quiet_lightning()
+        names = chosen_metrics(metric_names, metric_options or [])
 
         options = EvaluationOptions(
             robustness=robustness,
@@ -178,12 +180,19 @@ def evaluate(
             resamples=resamples,
             seed=seed,
         )
-        if run_dir.is_file():  # predictions made elsewhere: same numbers, same report
+        if run_dir.is_file() and task == "retrieval":  # embeddings made elsewhere
+            from polymodal.evaluate.embeddings import evaluate_embeddings
+
+            target = out or run_dir.with_name(f"{run_dir.stem}-evaluation")
+            payload = evaluate_embeddings(run_dir, target, resamples=resamples, seed=seed)
+            metrics, report_dir = payload["metrics"], target
+        elif run_dir.is_file():  # predictions made elsewhere: same numbers, same report
             from polymodal.evaluate.external import evaluate_predictions
 
             if task not in ("multiclass", "multilabel", "regression"):
                 raise PolymodalError(
-                    f"unknown task {task!r}", fix="use multiclass, multilabel or regression"
+                    f"unknown task {task!r}",
+                    fix="use multiclass, multilabel, regression or retrieval",
                 )
             target = out or run_dir.with_name(f"{run_dir.stem}-evaluation")
             payload = evaluate_predictions(
@@ -208,6 +217,10 @@ def evaluate(
                 typer.echo(f"  {name:<20} {value:.4f}{band}")
         for name, note in payload.get("notes", {}).items():
             typer.echo(f"  note: {name}: {note}")
+        for name, counts in payload.get("excluded", {}).items():
+            dropped = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+            if dropped:
+                typer.echo(f"  excluded from {name}: {dropped}")
         typer.echo(f"report: {report_dir / 'report.md'}")
 
     _guard(body)
