@@ -132,6 +132,62 @@ def train(
     _guard(body)
 
 
+def _evaluate_target(
+    run_dir: Path,
+    task: str,
+    out: Path | None,
+    split: str | None,
+    batch_size: int | None,
+    names: list[str] | None,
+    options: Any,
+) -> tuple[dict[str, Any], Path]:
+    """Evaluate a run directory, a predictions file or (``task == "retrieval"``) an embeddings
+    file; the ``metrics.json`` payload and the folder of the report."""
+    from polymodal.errors import PolymodalError
+
+    target = out or run_dir.with_name(f"{run_dir.stem}-evaluation")
+    if run_dir.is_file() and task == "retrieval":  # embeddings made elsewhere
+        from polymodal.evaluate.embeddings import evaluate_embeddings
+
+        payload = evaluate_embeddings(
+            run_dir, target, resamples=options.resamples, seed=options.seed
+        )
+        return payload, target
+    if run_dir.is_file():  # predictions made elsewhere: same numbers, same report
+        from polymodal.evaluate.external import evaluate_predictions
+
+        if task not in ("multiclass", "multilabel", "regression"):
+            raise PolymodalError(
+                f"unknown task {task!r}", fix="use multiclass, multilabel, regression or retrieval"
+            )
+        payload = evaluate_predictions(run_dir, task, target, metrics=names, options=options)  # type: ignore[arg-type]
+        return payload, target
+    from polymodal.evaluate.run import evaluate_run
+
+    result = evaluate_run(
+        run_dir, split=split, metrics=names, batch_size=batch_size, options=options
+    )
+    return result.payload, run_dir
+
+
+def _echo_evaluation(run_dir: Path, payload: dict[str, Any], report_dir: Path) -> None:
+    """Print the metrics with their intervals, the notes and exclusions, and the report path."""
+    typer.echo(f"{run_dir} [{payload['split']}, {payload['num_samples']} samples]")
+    intervals = payload.get("intervals", {})
+    for name, value in payload["metrics"].items():
+        if isinstance(value, float):
+            ci = intervals.get(name)
+            band = f"  [{ci['low']:.4f}, {ci['high']:.4f}]" if ci else ""
+            typer.echo(f"  {name:<20} {value:.4f}{band}")
+    for name, note in payload.get("notes", {}).items():
+        typer.echo(f"  note: {name}: {note}")
+    for name, counts in payload.get("excluded", {}).items():
+        dropped = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+        if dropped:
+            typer.echo(f"  excluded from {name}: {dropped}")
+    typer.echo(f"report: {report_dir / 'report.md'}")
+
+
 @app.command()
 def evaluate(
     run_dir: Path = typer.Argument(
@@ -166,13 +222,11 @@ def evaluate(
     metrics.json with intervals, report.md and plots."""
 
     def body() -> None:
-        from polymodal.errors import PolymodalError
         from polymodal.evaluate.metrics.table import chosen_metrics
-        from polymodal.evaluate.run import EvaluationOptions, evaluate_run
+        from polymodal.evaluate.run import EvaluationOptions
 
         _quiet_lightning()
         names = chosen_metrics(metric_names, metric_options or [])
-
         options = EvaluationOptions(
             robustness=robustness,
             contribution=contribution,
@@ -180,48 +234,10 @@ def evaluate(
             resamples=resamples,
             seed=seed,
         )
-        if run_dir.is_file() and task == "retrieval":  # embeddings made elsewhere
-            from polymodal.evaluate.embeddings import evaluate_embeddings
-
-            target = out or run_dir.with_name(f"{run_dir.stem}-evaluation")
-            payload = evaluate_embeddings(run_dir, target, resamples=resamples, seed=seed)
-            metrics, report_dir = payload["metrics"], target
-        elif run_dir.is_file():  # predictions made elsewhere: same numbers, same report
-            from polymodal.evaluate.external import evaluate_predictions
-
-            if task not in ("multiclass", "multilabel", "regression"):
-                raise PolymodalError(
-                    f"unknown task {task!r}",
-                    fix="use multiclass, multilabel, regression or retrieval",
-                )
-            target = out or run_dir.with_name(f"{run_dir.stem}-evaluation")
-            payload = evaluate_predictions(
-                run_dir,
-                task,  # type: ignore[arg-type]
-                target,
-                metrics=names,
-                options=options,
-            )
-            metrics, report_dir = payload["metrics"], target
-        else:
-            result = evaluate_run(
-                run_dir, split=split, metrics=names, batch_size=batch_size, options=options
-            )
-            payload, metrics, report_dir = result.payload, result.metrics, run_dir
-        typer.echo(f"{run_dir} [{payload['split']}, {payload['num_samples']} samples]")
-        intervals = payload.get("intervals", {})
-        for name, value in metrics.items():
-            if isinstance(value, float):
-                ci = intervals.get(name)
-                band = f"  [{ci['low']:.4f}, {ci['high']:.4f}]" if ci else ""
-                typer.echo(f"  {name:<20} {value:.4f}{band}")
-        for name, note in payload.get("notes", {}).items():
-            typer.echo(f"  note: {name}: {note}")
-        for name, counts in payload.get("excluded", {}).items():
-            dropped = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
-            if dropped:
-                typer.echo(f"  excluded from {name}: {dropped}")
-        typer.echo(f"report: {report_dir / 'report.md'}")
+        payload, report_dir = _evaluate_target(
+            run_dir, task, out, split, batch_size, names, options
+        )
+        _echo_evaluation(run_dir, payload, report_dir)
 
     _guard(body)
 

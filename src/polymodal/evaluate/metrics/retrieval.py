@@ -359,10 +359,22 @@ def rank_queries(
     step = chunk_size or max(1, CHUNK_ELEMENTS // n_g)
     if step < 1:
         raise MetricError(f"chunk_size must be >= 1, got {chunk_size}")
-    first_rank = np.empty(n_q, dtype=np.int64)
-    ap = np.empty(n_q, dtype=np.float64) if map_at_r else None
-    width = min(top_k, n_g)
-    top_hits = np.zeros((n_q, width), dtype=bool) if width > 0 else None
+    out = RetrievalRanks(
+        np.empty(n_q, dtype=np.int64),
+        rel.n_relevant.astype(np.int64),
+        np.empty(n_q, dtype=np.float64) if map_at_r else None,
+        np.zeros((n_q, min(top_k, n_g)), dtype=bool) if min(top_k, n_g) > 0 else None,
+    )
+    _rank_chunks(q_emb, g_emb, rel, step, out)
+    return out
+
+
+def _rank_chunks(
+    q_emb: np.ndarray, g_emb: np.ndarray, rel: _Relevance, step: int, out: RetrievalRanks
+) -> None:
+    """Fill ``out``'s per-query arrays chunk by chunk of ``step`` queries."""
+    n_q, n_g = len(q_emb), len(g_emb)
+    width = 0 if out.top_hits is None else out.top_hits.shape[1]
     # buffers reused by every chunk: no fresh 10-100 MB allocation (and page faults) per chunk
     gallery_t = np.ascontiguousarray(g_emb.T)  # [D, G]: a faster matmul operand than a view
     sims_buffer = np.empty((min(step, n_q), n_g), dtype=q_emb.dtype)
@@ -370,18 +382,20 @@ def rank_queries(
     for start in range(0, n_q, step):
         stop = min(start + step, n_q)
         sims = np.matmul(q_emb[start:stop], gallery_t, out=sims_buffer[: stop - start])  # [q, G]
-        if exclude_self:
+        if rel.exclude_self:
             local = np.arange(stop - start)
             sims[local, start + local] = -np.inf
         best, best_index, positive_keys = _best_relevant(sims, rel, start)
-        first_rank[start:stop] = _first_ranks(sims, best, best_index, bool_buffer[: stop - start])
-        if ap is not None or top_hits is not None:
-            hit = _chunk_tops(sims, rel, start, positive_keys, (map_at_r, width))
-            if ap is not None:
-                ap[start:stop] = _ap_at_r(hit, rel.n_relevant[start:stop])
-            if top_hits is not None:
-                top_hits[start:stop] = hit[:, :width]
-    return RetrievalRanks(first_rank, rel.n_relevant.astype(np.int64), ap, top_hits)
+        out.first_rank[start:stop] = _first_ranks(
+            sims, best, best_index, bool_buffer[: stop - start]
+        )
+        if out.ap_at_r is None and out.top_hits is None:
+            continue
+        hit = _chunk_tops(sims, rel, start, positive_keys, (out.ap_at_r is not None, width))
+        if out.ap_at_r is not None:
+            out.ap_at_r[start:stop] = _ap_at_r(hit, rel.n_relevant[start:stop])
+        if out.top_hits is not None:
+            out.top_hits[start:stop] = hit[:, :width]
 
 
 def per_query_values(
