@@ -123,6 +123,8 @@ def test_nan_scores_name_the_row_and_disagreements_are_reported(tmp_path):
     frame.to_csv(tmp_path / "p.csv", index=False)
     payload = evaluate_predictions(tmp_path / "p.csv", "multiclass", tmp_path / "out")
     assert payload["checks"] == {"argmax_disagreements": 2, "first_id": "x2"}
+    result = _run(str(tmp_path / "p.csv"), "--bootstrap", "0")
+    assert "2 predictions are not the arg-max of their scores (first: id x2)" in result.output
 
 
 def test_scores_add_probability_metrics_and_options_reach_them(tmp_path):

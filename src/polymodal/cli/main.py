@@ -181,6 +181,12 @@ def _echo_evaluation(run_dir: Path, payload: dict[str, Any], report_dir: Path) -
             typer.echo(f"  {name:<20} {value:.4f}{band}")
     for name, note in payload.get("notes", {}).items():
         typer.echo(f"  note: {name}: {note}")
+    checks = payload.get("checks", {})
+    if checks.get("argmax_disagreements"):
+        typer.echo(
+            f"  note: {checks['argmax_disagreements']} predictions are not the arg-max of their "
+            f"scores (first: id {checks['first_id']})"
+        )
     for name, counts in payload.get("excluded", {}).items():
         dropped = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
         if dropped:
