@@ -44,6 +44,7 @@ def test_plain_evaluation_computes_metrics_from_the_table(run_dir):
     assert saved["metrics"]["accuracy"] == pytest.approx(accuracy)
     assert saved["primary_metric"] == "accuracy"
     assert saved["higher_is_better"] is True
+    assert {"auroc", "auprc", "log_loss", "brier", "ece"} <= set(saved["metrics"])  # has scores
     for name, ci in saved["intervals"].items():
         assert ci["low"] <= saved["metrics"][name] + 1e-12 <= ci["high"] + 2e-12, name
         assert ci["level"] == 0.95

@@ -69,3 +69,99 @@ def test_cli_and_bad_files(tmp_path):
     bad = CliRunner().invoke(app, ["evaluate", str(tmp_path / "bad.csv")])
     assert bad.exit_code == 2
     assert "missing column" in bad.output
+
+
+def _run(*args: str):
+    return CliRunner().invoke(app, ["evaluate", *args])
+
+
+def test_cli_all_zero_labels_keep_mae_and_rmse(tmp_path):
+    rows = [{"id": i, "target": 0.0, "prediction": 0.25} for i in range(40)]
+    (tmp_path / "z.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    result = _run(
+        str(tmp_path / "z.jsonl"),
+        "--task",
+        "regression",
+        "--metrics",
+        "mae,rmse,pearson,acc2_nonzero,f1_nonzero",
+        "--bootstrap",
+        "100",
+    )
+    assert result.exit_code == 0, result.output
+    written = json.loads((tmp_path / "z-evaluation" / "metrics.json").read_text())
+    assert written["metrics"]["mae"] == pytest.approx(0.25)
+    assert written["metrics"]["rmse"] == pytest.approx(0.25)
+    assert written["metrics"]["pearson"] is None  # NaN in strict JSON
+    assert "constant" in written["notes"]["pearson"]
+    assert "non-zero label" in written["notes"]["acc2_nonzero"]
+    assert "classes" not in result.output
+    assert "note: f1_nonzero" in result.output
+
+
+def test_predictions_without_scores_skip_what_needs_them(tmp_path):
+    frame = classification_frame(3).drop(columns="scores")
+    frame.to_csv(tmp_path / "p.csv", index=False)
+    result = _run(str(tmp_path / "p.csv"), "--metrics", "accuracy,auroc,ece", "--bootstrap", "50")
+    assert result.exit_code == 0, result.output
+    written = json.loads((tmp_path / "p-evaluation" / "metrics.json").read_text())
+    assert written["metrics"]["accuracy"] == pytest.approx(
+        accuracy_score(frame["target"], frame["prediction"])
+    )
+    assert written["notes"]["auroc"].startswith("skipped")
+    assert written["notes"]["ece"].startswith("skipped")
+    assert "reliability" not in written["plots"]
+
+
+def test_nan_scores_name_the_row_and_disagreements_are_reported(tmp_path):
+    frame = classification_frame(4)
+    bad = frame.copy()
+    bad.loc[6, "scores"] = "[0.5, NaN, 0.5]"
+    bad.to_json(tmp_path / "bad.jsonl", orient="records", lines=True)
+    with pytest.raises(DataError, match=r"row 7 \(id 'x6'\) has NaN"):
+        read_predictions(tmp_path / "bad.jsonl")
+    frame.loc[[2, 9], "prediction"] = (frame.loc[[2, 9], "prediction"] + 1) % 3
+    frame.to_csv(tmp_path / "p.csv", index=False)
+    payload = evaluate_predictions(tmp_path / "p.csv", "multiclass", tmp_path / "out")
+    assert payload["checks"] == {"argmax_disagreements": 2, "first_id": "x2"}
+    result = _run(str(tmp_path / "p.csv"), "--bootstrap", "0")
+    assert "2 predictions are not the arg-max of their scores (first: id x2)" in result.output
+
+
+def test_scores_add_probability_metrics_and_options_reach_them(tmp_path):
+    from sklearn.metrics import log_loss, roc_auc_score
+
+    from polymodal.evaluate.metrics import create_metric, inputs_from_table
+
+    frame = classification_frame(5)
+    frame.to_csv(tmp_path / "p.csv", index=False)
+    payload = evaluate_predictions(tmp_path / "p.csv", "multiclass", tmp_path / "out")
+    table = read_predictions(tmp_path / "p.csv")
+    scores = np.stack(table["scores"])
+    assert payload["metrics"]["auroc"] == pytest.approx(
+        roc_auc_score(table["target"], scores, multi_class="ovr")
+    )
+    assert payload["metrics"]["log_loss"] == pytest.approx(log_loss(table["target"], scores))
+    assert {"auprc", "brier", "ece"} <= set(payload["metrics"])
+    result = _run(
+        str(tmp_path / "p.csv"),
+        "--metrics",
+        "ece,top_k_accuracy",
+        "--metric-option",
+        "ece.bins=4",
+        "--metric-option",
+        "top_k_accuracy.k=2",
+        "-o",
+        str(tmp_path / "opt"),
+    )
+    assert result.exit_code == 0, result.output
+    written = json.loads((tmp_path / "opt" / "metrics.json").read_text())
+    inputs = inputs_from_table(table, "multiclass")
+    assert written["metrics"]["ece:bins=4"] == pytest.approx(
+        create_metric("ece:bins=4").compute(inputs)
+    )
+    assert written["metrics"]["top_k_accuracy:k=2"] == pytest.approx(
+        create_metric("top_k_accuracy:k=2").compute(inputs)
+    )
+    wrong = _run(str(tmp_path / "p.csv"), "--metrics", "ece", "--metric-option", "ece.k=2")
+    assert wrong.exit_code == 2
+    assert "its parameters: bins" in wrong.output

@@ -121,6 +121,70 @@ def train(
     _guard(body)
 
 
+def _evaluate_target(
+    run_dir: Path,
+    task: str,
+    out: Path | None,
+    split: str | None,
+    batch_size: int | None,
+    names: list[str] | None,
+    options: Any,
+) -> tuple[dict[str, Any], Path]:
+    """Evaluate a run directory, a predictions file or (``task == "retrieval"``) an embeddings
+    file; the ``metrics.json`` payload and the folder of the report."""
+    from polymodal.errors import PolymodalError
+
+    target = out or run_dir.with_name(f"{run_dir.stem}-evaluation")
+    if run_dir.is_file() and task == "retrieval":  # embeddings made elsewhere
+        from polymodal.evaluate.embeddings import evaluate_embeddings
+
+        payload = evaluate_embeddings(
+            run_dir, target, resamples=options.resamples, seed=options.seed
+        )
+        return payload, target
+    if run_dir.is_file():  # predictions made elsewhere: same numbers, same report
+        from polymodal.evaluate.external import evaluate_predictions
+
+        if task not in ("multiclass", "multilabel", "regression"):
+            raise PolymodalError(
+                f"unknown task {task!r}", fix="use multiclass, multilabel, regression or retrieval"
+            )
+        payload = evaluate_predictions(run_dir, task, target, metrics=names, options=options)  # type: ignore[arg-type]
+        return payload, target
+    from polymodal.evaluate.run import evaluate_run
+
+    result = evaluate_run(
+        run_dir, split=split, metrics=names, batch_size=batch_size, options=options
+    )
+    return result.payload, run_dir
+
+
+def _echo_evaluation(run_dir: Path, payload: dict[str, Any], report_dir: Path) -> None:
+    """Print the metrics with their intervals, the notes and exclusions, and the report path."""
+    typer.echo(f"{run_dir} [{payload['split']}, {payload['num_samples']} samples]")
+    intervals = payload.get("intervals", {})
+    for name, value in payload["metrics"].items():
+        if isinstance(value, float):
+            ci = intervals.get(name)
+            band = f"  [{ci['low']:.4f}, {ci['high']:.4f}]" if ci else ""
+            typer.echo(f"  {name:<20} {value:.4f}{band}")
+    for name, note in payload.get("notes", {}).items():
+        typer.echo(f"  note: {name}: {note}")
+    checks = payload.get("checks", {})
+    if checks.get("argmax_disagreements"):
+        typer.echo(
+            f"  note: {checks['argmax_disagreements']} predictions are not the arg-max of their "
+            f"scores (first: id {checks['first_id']})"
+        )
+    for name, counts in payload.get("excluded", {}).items():
+        dropped = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+        if dropped:
+            typer.echo(f"  excluded from {name}: {dropped}")
+    from polymodal.rundir.layout import REPORT_FILE
+
+    typer.echo(f"report: {report_dir / REPORT_FILE}")
+
+
 @app.command()
 def evaluate(
     run_dir: Path = typer.Argument(
@@ -128,7 +192,10 @@ def evaluate(
     ),
     split: Optional[str] = typer.Option(None, "--split", help="Split to evaluate (default: test)."),
     task: str = typer.Option(
-        "multiclass", "--task", help="Task of a predictions file: multiclass|multilabel|regression."
+        "multiclass",
+        "--task",
+        help="Task of a predictions file: multiclass|multilabel|regression, or retrieval for "
+        "an embeddings .npz (query, gallery, positives).",
     ),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (files only)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1),
@@ -139,15 +206,23 @@ def evaluate(
         1000, "--bootstrap", min=0, help="Bootstrap resamples (0: no CI)."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of perturbations and bootstrap."),
+    metric_names: Optional[str] = typer.Option(
+        None, "--metrics", help="Comma-separated metrics, e.g. auroc,ece,top_k_accuracy."
+    ),
+    metric_options: Optional[list[str]] = typer.Option(
+        None,
+        "--metric-option",
+        help="NAME.KEY=VALUE parameter of a chosen metric (k, bins, ties, absent_class, ...).",
+    ),
 ) -> None:
     """Evaluate a trained run (or a predictions file made elsewhere): predictions table,
     metrics.json with intervals, report.md and plots."""
 
     def body() -> None:
-        from polymodal.errors import PolymodalError
-        from polymodal.evaluate.run import EvaluationOptions, evaluate_run
-        from polymodal.rundir.layout import REPORT_FILE
+        from polymodal.evaluate.metrics.table import chosen_metrics
+        from polymodal.evaluate.run import EvaluationOptions
 
+        names = chosen_metrics(metric_names, metric_options or [])
         options = EvaluationOptions(
             robustness=robustness,
             contribution=contribution,
@@ -155,27 +230,10 @@ def evaluate(
             resamples=resamples,
             seed=seed,
         )
-        if run_dir.is_file():  # predictions made elsewhere: same numbers, same report
-            from polymodal.evaluate.external import evaluate_predictions
-
-            if task not in ("multiclass", "multilabel", "regression"):
-                raise PolymodalError(
-                    f"unknown task {task!r}", fix="use multiclass, multilabel or regression"
-                )
-            target = out or run_dir.with_name(f"{run_dir.stem}-evaluation")
-            payload = evaluate_predictions(run_dir, task, target, options=options)  # type: ignore
-            metrics, report_dir = payload["metrics"], target
-        else:
-            result = evaluate_run(run_dir, split=split, batch_size=batch_size, options=options)
-            payload, metrics, report_dir = result.payload, result.metrics, run_dir
-        typer.echo(f"{run_dir} [{payload['split']}, {payload['num_samples']} samples]")
-        intervals = payload.get("intervals", {})
-        for name, value in metrics.items():
-            if isinstance(value, float):
-                ci = intervals.get(name)
-                band = f"  [{ci['low']:.4f}, {ci['high']:.4f}]" if ci else ""
-                typer.echo(f"  {name:<20} {value:.4f}{band}")
-        typer.echo(f"report: {report_dir / REPORT_FILE}")
+        payload, report_dir = _evaluate_target(
+            run_dir, task, out, split, batch_size, names, options
+        )
+        _echo_evaluation(run_dir, payload, report_dir)
 
     _guard(body)
 

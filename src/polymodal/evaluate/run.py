@@ -21,16 +21,15 @@ from polymodal.data.loading import make_dataloader
 from polymodal.data.schema import ModalitySpec, TaskSpec
 from polymodal.errors import PolymodalError
 from polymodal.evaluate.metrics import (
-    compute_metrics,
     create_metric,
     default_metrics,
+    evaluate_metrics,
     inputs_from_table,
+    metric_direction,
 )
 from polymodal.evaluate.predict import predict_table, write_table
-from polymodal.evaluate.stats import bootstrap_ci
 from polymodal.io import write_json_atomic, write_text_atomic
 from polymodal.models.multimodal import MultimodalModel
-from polymodal.registry import METRICS
 from polymodal.rundir.layout import (
     METRICS_FILE,
     PREDICTIONS_FILE,
@@ -82,31 +81,21 @@ def metric_intervals(
     clean: pd.DataFrame, task: TaskSpec, names: list[str], options: EvaluationOptions
 ) -> dict[str, dict[str, float]]:
     """Bootstrap interval of every scalar metric in ``names`` over the clean rows."""
-    if options.resamples <= 0 or len(clean) < 2:
-        return {}
-    inputs = inputs_from_table(clean, task.type)
-    intervals: dict[str, dict[str, float]] = {}
-    for name in names:
-        metric = create_metric(name)
-        if not metric.scalar:
-            continue
-        ci = bootstrap_ci(
-            metric,
-            inputs,
-            len(clean),
-            resamples=options.resamples,
-            level=options.level,
-            seed=options.seed,
-        )
-        intervals[name] = {
-            "low": float(ci.low),
-            "high": float(ci.high),
-            "level": ci.level,
-            "method": ci.method,
-            "resamples": ci.resamples,
-            "resampling": ci.resampling,  # "counts" (exact multinomial) or "indices"
-        }
-    return intervals
+    return _metric_report(clean, task, names, options).intervals
+
+
+def _metric_report(
+    clean: pd.DataFrame, task: TaskSpec, names: list[str], options: EvaluationOptions
+) -> Any:
+    """Values, intervals and notes of ``names``, each metric on its own."""
+    return evaluate_metrics(
+        clean,
+        task.type,
+        names,
+        resamples=options.resamples,
+        level=options.level,
+        seed=options.seed,
+    )
 
 
 def evaluate_run(
@@ -131,7 +120,7 @@ def evaluate_run(
     split, dataset = evaluation_split(config, bundle, split, run_dir)
     size = batch_size or config.eval.batch_size or config.train.batch_size
     task = bundle.info.task
-    names = metrics or config.eval.metrics or default_metrics(task.type)
+    names = metrics or config.eval.metrics or default_metrics(task.type, with_scores=True)
 
     table = _predictions(config, bundle, model, split, size, run_dir, options)
     header = {"run": config.name or run_dir.name, "dataset": config.data.name, "split": split}
@@ -268,15 +257,16 @@ def summarize_table(
     """
     primary = primary_metric(task, names)
     clean = table[table["perturbation"] == "none"].reset_index(drop=True)
-    values = compute_metrics(clean, task.type, names)
+    report = _metric_report(clean, task, names, options)
     payload: dict[str, Any] = {
         **header,
         "task": task.type,
         "num_samples": len(clean),
         "primary_metric": primary,
-        "higher_is_better": bool(METRICS.entry(primary).meta.get("higher_is_better", True)),
-        "metrics": values,
-        "intervals": metric_intervals(clean, task, names, options),
+        "higher_is_better": metric_direction(primary),
+        "metrics": report.values,
+        "intervals": report.intervals,
+        "notes": report.notes,
     }
     payload["plots"] = _clean_plots(clean, task, out_dir)
     labels = set(table["perturbation"])
@@ -303,11 +293,11 @@ def _clean_plots(clean: pd.DataFrame, task: TaskSpec, out_dir: Path) -> dict:
     paths = {
         "confusion_matrix": plot_confusion_matrix(
             matrix, names, plot_path(out_dir, "confusion_matrix")
-        ),
-        "reliability": plot_reliability_diagram(
-            reliability_diagram(inputs), plot_path(out_dir, "reliability")
-        ),
+        )
     }
+    if inputs.scores is not None:  # a predictions file made elsewhere may have no scores
+        diagram = reliability_diagram(inputs)
+        paths["reliability"] = plot_reliability_diagram(diagram, plot_path(out_dir, "reliability"))
     return {k: str(p.relative_to(out_dir)) for k, p in paths.items()}
 
 

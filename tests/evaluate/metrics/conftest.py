@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from polymodal.evaluate.metrics.base import MetricInputs
+from polymodal.evaluate.metrics.inputs import MetricInputs
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

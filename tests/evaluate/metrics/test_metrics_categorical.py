@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from polymodal.evaluate.metrics import MetricError, MetricInputs, create_metric
-from polymodal.evaluate.metrics.base import (
+from polymodal.evaluate.metrics.sums import (
     ROW_BINCOUNT_FROM,
     KeyedStat,
     distinct_rows,
@@ -26,6 +26,10 @@ CATEGORICAL = {
         "accuracy",
         "balanced_accuracy",
         "top5_accuracy",
+        "top_k_accuracy",
+        "precision_binary",
+        "recall_binary",
+        "f1_binary",
         *(
             f"{s}_{a}"
             for s in ("precision", "recall", "f1")
@@ -41,7 +45,16 @@ CATEGORICAL = {
             for a in ("macro", "micro", "weighted")
         ),
     },
-    "regression": {"acc2_nonneg", "acc2_nonzero", "acc5", "acc7", "f1_nonneg", "f1_nonzero"},
+    "regression": {
+        "acc2_nonneg",
+        "acc2_nonzero",
+        "acc2_zero_negative",
+        "acc3",
+        "acc5",
+        "acc7",
+        "f1_nonneg",
+        "f1_nonzero",
+    },
 }
 """Metrics of few categories on the inputs below (the rest have about one per sample)."""
 

@@ -141,3 +141,28 @@ def test_relevance_errors():
         rank_queries(SIMS[:1], EYE, query_labels=["z"], gallery_labels=list("abcd"))
     with pytest.raises(MetricError, match="width"):
         rank_queries(SIMS, np.eye(3), positives=POSITIVES)
+
+
+def test_recall_at_k_and_map_at_k_equal_torchmetrics_with_several_positives():
+    import torch
+    from torchmetrics.functional.retrieval import retrieval_average_precision, retrieval_recall
+
+    from polymodal.evaluate.metrics import retrieval_metrics
+
+    rng = np.random.default_rng(7)
+    query, gallery = rng.normal(size=(30, 8)), rng.normal(size=(40, 8))
+    lists = [sorted(rng.choice(40, size=rng.integers(1, 6), replace=False)) for _ in range(30)]
+    values = retrieval_metrics(query, gallery, positives=lists, ks=(1, 5, 10))
+    q = query / np.linalg.norm(query, axis=1, keepdims=True)
+    g = gallery / np.linalg.norm(gallery, axis=1, keepdims=True)
+    sims = torch.tensor(q @ g.T)
+    for k in (1, 5, 10):
+        recall, ap = [], []
+        for i, items in enumerate(lists):
+            target = torch.zeros(40, dtype=torch.bool)
+            target[list(items)] = True
+            recall.append(float(retrieval_recall(sims[i], target, top_k=k)))
+            ap.append(float(retrieval_average_precision(sims[i], target, top_k=k)))
+        assert values[f"recall@{k}"] == pytest.approx(np.mean(recall), abs=1e-6)
+        assert values[f"map@{k}"] == pytest.approx(np.mean(ap), abs=1e-6)
+    assert values["recall@5"] < values["R@5"]  # several positives: recall below the hit rate

@@ -1,4 +1,5 @@
-"""Calibration: expected calibration error (equal-width and equal-mass bins), Brier score, and the
+"""Calibration and scoring rules: expected calibration error (equal-width and equal-mass bins, top
+label or p(positive)), Brier score (multiclass sum, or binary as scikit-learn), log loss, and the
 data of a reliability diagram.
 
 For a multiclass sample the *confidence* is its highest class probability and it is *correct*
@@ -12,6 +13,13 @@ Calibration of Modern Neural Networks", ICML 2017). With M bins B_1..B_M over N 
 - equal-mass bins: samples sorted by confidence (ties: incorrect first) are split into M
   consecutive groups of sizes differing by at most one, the larger ones first
   (``np.array_split``; Nixon et al., "Measuring Calibration in Deep Learning", CVPR-W 2019).
+
+``ece_positive`` bins p(positive) instead (the binary form, as ``sklearn.calibration.
+calibration_curve`` with ``strategy="uniform"``): ``sum_m |sum_{i in B_m} (y_i - p_i)| / N``
+with ``y_i = 1`` when the target is the positive class. ``brier_binary`` is scikit-learn's
+``brier_score_loss`` ``mean((p_positive - y)^2)``, ``brier`` the multiclass sum over classes
+(twice the binary value for two classes). ``log_loss`` is scikit-learn's: ``-mean(log p_target)``
+with probabilities clipped to ``[eps, 1 - eps]``, eps the float64 machine epsilon.
 """
 
 from __future__ import annotations
@@ -21,17 +29,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from polymodal.evaluate.metrics.base import (
-    KeyedStat,
-    Metric,
-    MetricError,
-    MetricInputs,
-    SampleStats,
-    SumMetric,
-    Sums,
-    WeightedMetric,
-    safe_divide,
-)
+from polymodal.evaluate.metrics.base import Metric, SumMetric, WeightedMetric
+from polymodal.evaluate.metrics.inputs import MetricError, MetricInputs
+from polymodal.evaluate.metrics.sums import KeyedStat, SampleStats, Sums, safe_divide
 from polymodal.registry import METRICS
 
 Strategy = Literal["width", "mass"]
@@ -164,6 +164,82 @@ class BrierScore(SumMetric):
         return sums.dense[:, 0] / sums.count
 
 
+def positive_scores(
+    inputs: MetricInputs, metric: str, positive: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(p(positive), is positive)`` float64 ``[N]`` each (multiclass inputs with scores)."""
+    scores = inputs.require_scores(metric)
+    if not 0 <= positive < scores.shape[1]:
+        raise MetricError(
+            f"{metric}: positive class {positive} but scores have {scores.shape[1]} columns",
+            fix=f"set {metric}.positive to a class id below {scores.shape[1]}",
+        )
+    return scores[:, positive], (inputs.target == positive).astype(np.float64)
+
+
+class PositiveECE(SumMetric):
+    """ECE of p(positive) with equal-width bins (module docstring)."""
+
+    name = "ece_positive"
+    higher_is_better = False
+    task = ("multiclass",)
+
+    def __init__(self, n_bins: int = 15, positive: int = 1) -> None:
+        self.n_bins = _check_bins(n_bins)
+        self.positive = positive
+        self.convention = (
+            f"{self.n_bins} equal-width bins of p(class {positive}); "
+            "sum over bins of |sum(y - p)| / N"
+        )
+
+    def sample_stats(self, inputs: MetricInputs) -> SampleStats:
+        p, y = positive_scores(inputs, self.name, self.positive)
+        bins = width_bins(p, self.n_bins)
+        return SampleStats(keyed=(KeyedStat(bins, self.n_bins, y - p),))
+
+    def from_sums(self, sums: Sums, inputs: MetricInputs) -> np.ndarray:
+        return np.abs(sums.keyed[0]).sum(axis=1) / sums.count
+
+
+class BinaryBrier(SumMetric):
+    """scikit-learn's ``brier_score_loss``: ``mean((p_positive - y)^2)``."""
+
+    name = "brier_binary"
+    higher_is_better = False
+    task = ("multiclass",)
+
+    def __init__(self, positive: int = 1) -> None:
+        self.positive = positive
+        self.convention = f"mean squared error of p(class {positive}) vs 1[target == {positive}]"
+
+    def sample_stats(self, inputs: MetricInputs) -> SampleStats:
+        p, y = positive_scores(inputs, self.name, self.positive)
+        return SampleStats(dense=((p - y) ** 2)[:, None])
+
+    def from_sums(self, sums: Sums, inputs: MetricInputs) -> np.ndarray:
+        assert sums.dense is not None
+        return sums.dense[:, 0] / sums.count
+
+
+class LogLoss(SumMetric):
+    """Cross-entropy of the target's probability (scikit-learn's ``log_loss``)."""
+
+    name = "log_loss"
+    higher_is_better = False
+    task = ("multiclass",)
+    convention = "-mean log p(target), p clipped to [eps, 1 - eps] (float64 eps, as sklearn)"
+
+    def sample_stats(self, inputs: MetricInputs) -> SampleStats:
+        scores = inputs.require_scores(self.name)
+        eps = np.finfo(np.float64).eps
+        p = np.take_along_axis(scores, inputs.target[:, None], axis=1)  # [N, 1]
+        return SampleStats(dense=-np.log(np.clip(p, eps, 1.0 - eps)))
+
+    def from_sums(self, sums: Sums, inputs: MetricInputs) -> np.ndarray:
+        assert sums.dense is not None
+        return sums.dense[:, 0] / sums.count
+
+
 def reliability_diagram(
     inputs: MetricInputs, n_bins: int = 15, strategy: Strategy = "width"
 ) -> dict[str, Any]:
@@ -207,19 +283,37 @@ def reliability_diagram(
     }
 
 
-@METRICS.register("ece", higher_is_better=False, task=("multiclass",))
-def ece(n_bins: int = 15) -> Metric:
-    """Expected calibration error, equal-width bins."""
-    return ExpectedCalibrationError(n_bins)
+@METRICS.register("ece")
+def ece(bins: int = 15) -> Metric:
+    """Expected calibration error of the top label, equal-width bins."""
+    return ExpectedCalibrationError(bins)
 
 
-@METRICS.register("ece_equal_mass", higher_is_better=False, task=("multiclass",))
-def ece_equal_mass(n_bins: int = 15) -> Metric:
-    """Expected calibration error, equal-mass bins."""
-    return EqualMassECE(n_bins)
+@METRICS.register("ece_equal_mass")
+def ece_equal_mass(bins: int = 15) -> Metric:
+    """Expected calibration error of the top label, equal-mass bins."""
+    return EqualMassECE(bins)
 
 
-@METRICS.register("brier", higher_is_better=False, task=("multiclass", "multilabel"))
+@METRICS.register("ece_positive")
+def ece_positive(bins: int = 15, positive: int = 1) -> Metric:
+    """Expected calibration error of p(positive), equal-width bins."""
+    return PositiveECE(bins, positive)
+
+
+@METRICS.register("brier_binary")
+def brier_binary(positive: int = 1) -> Metric:
+    """Brier score of p(positive), as scikit-learn's brier_score_loss."""
+    return BinaryBrier(positive)
+
+
+@METRICS.register("log_loss")
+def log_loss() -> Metric:
+    """Log loss (cross-entropy) of the target's probability."""
+    return LogLoss()
+
+
+@METRICS.register("brier")
 def brier() -> Metric:
     """Brier score (multiclass: sum over classes)."""
     return BrierScore()

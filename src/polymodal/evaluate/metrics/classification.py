@@ -1,5 +1,6 @@
-"""Classification metrics: accuracy, balanced accuracy, precision / recall / F1, top-k, confusion
-matrix, AUROC and average precision.
+"""Classification metrics: accuracy, balanced accuracy, precision / recall / F1 (averaged, per
+class, or of one positive class), top-k accuracy and the confusion matrix (AUROC and average
+precision: :mod:`polymodal.evaluate.metrics.ranking`).
 
 Conventions follow scikit-learn (the reference the tests check against):
 
@@ -8,7 +9,13 @@ Conventions follow scikit-learn (the reference the tests check against):
   scikit-learn's ``labels=None``) or over every label (multilabel);
 - ``micro`` pools counts over classes (for multiclass it equals accuracy);
 - ``weighted`` weights each class by its support (true count);
-- ``balanced_accuracy`` is the mean recall over classes present in the target.
+- ``balanced_accuracy`` is the mean recall over classes present in the target;
+- ``precision_binary`` / ``recall_binary`` / ``f1_binary`` are the scores of one class, named
+  by ``positive`` (default 1), against the rest (``average="binary", pos_label=positive``);
+- top-k accuracy breaks ties with the target's score by ``ties``: ``sklearn`` (default; equal to
+  ``top_k_accuracy_score``: tied classes of a higher class id rank first), ``optimistic``
+  (every tie ranks after the target) or ``pessimistic`` (every tie ranks before it). With
+  k >= C every sample is a hit (1.0) and a warning says so, as scikit-learn.
 
 Precision / recall / F1 apply to multiclass and multilabel tasks (one prediction per label, 0/1);
 the other metrics of this module to multiclass tasks, AUROC and AUPRC also to multilabel ones.
@@ -22,29 +29,18 @@ draws multinomial cell counts, O(C^2) per resample instead of O(N)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+import warnings
+from typing import Literal
 
 import numpy as np
 
-from polymodal.evaluate.metrics.base import (
-    KeyedStat,
-    Metric,
-    MetricInputs,
-    MetricValue,
-    SampleStats,
-    SumMetric,
-    Sums,
-    WeightedMetric,
-    safe_divide,
-    total_sums,
-)
+from polymodal.evaluate.metrics.base import Metric, SumMetric
+from polymodal.evaluate.metrics.inputs import MetricError, MetricInputs, MetricValue, MetricWarning
+from polymodal.evaluate.metrics.sums import KeyedStat, SampleStats, Sums, safe_divide, total_sums
 from polymodal.registry import METRICS
 
-if TYPE_CHECKING:  # polymodal.data.schema imports torch, which metrics do not need
-    from polymodal.data.schema import TaskType
-
 Stat = Literal["precision", "recall", "f1"]
+Ties = Literal["sklearn", "optimistic", "pessimistic"]
 Average = Literal["macro", "micro", "weighted"]
 
 # --------------------------------------------------------------------------------------------
@@ -194,11 +190,45 @@ class PrecisionRecallF1(SumMetric):
         self.convention = f"{stat}, {labels}; zero division = 0"
 
     def sample_stats(self, inputs: MetricInputs) -> SampleStats:
+        if self.average == "micro" and inputs.task_type == "multiclass":
+            return Accuracy().sample_stats(inputs)  # micro P = R = F1 = accuracy: same statistic
         return class_count_stats(inputs)
 
     def from_sums(self, sums: Sums, inputs: MetricInputs) -> np.ndarray:
+        if self.average == "micro" and inputs.task_type == "multiclass":
+            return Accuracy().from_sums(sums, inputs)
         all_labels = inputs.task_type == "multilabel"
         return averaged(*class_counts(sums), self.stat, self.average, all_labels=all_labels)
+
+
+class BinaryPRF(SumMetric):
+    """Precision, recall or F1 of class ``positive`` against the rest (sklearn
+    ``precision_recall_fscore_support(average="binary", pos_label=positive)``, zero division =
+    0)."""
+
+    higher_is_better = True
+    task = ("multiclass",)
+
+    def __init__(self, stat: Stat, positive: int = 1) -> None:
+        if isinstance(positive, bool) or not isinstance(positive, int) or positive < 0:
+            raise MetricError(f"positive must be a class id >= 0, got {positive!r}")
+        self.stat: Stat = stat
+        self.positive = positive
+        self.name = f"{stat}_binary"
+        self.convention = f"{stat} of class {positive} vs the rest; zero division = 0"
+
+    def sample_stats(self, inputs: MetricInputs) -> SampleStats:
+        if self.positive >= inputs.num_classes:
+            raise MetricError(
+                f"{self.name}: positive class {self.positive} but only "
+                f"{inputs.num_classes} classes",
+                fix=f"set {self.name}.positive to a class id below {inputs.num_classes}",
+            )
+        return class_count_stats(inputs)
+
+    def from_sums(self, sums: Sums, inputs: MetricInputs) -> np.ndarray:
+        tp, support, predicted = (x[:, self.positive] for x in class_counts(sums))
+        return per_class(tp, support, predicted, self.stat)
 
 
 class PerClassPRF(Metric):
@@ -219,27 +249,53 @@ class PerClassPRF(Metric):
         return {str(c): float(v) for c, v in enumerate(values)}
 
 
+def target_rank(scores: np.ndarray, target: np.ndarray, ties: Ties) -> np.ndarray:
+    """0-based rank of each target's score among its row, int64 ``[N]``, ties broken by
+    ``ties`` (module docstring): the classes scoring higher, plus the tied ones ranked before."""
+    own = np.take_along_axis(scores, target[:, None], axis=1)  # [N, 1]
+    higher = (scores > own).sum(axis=1)  # [N]
+    if ties == "optimistic":
+        return higher
+    tied = scores == own  # [N, C], includes the target itself
+    if ties == "pessimistic":
+        return higher + tied.sum(axis=1) - 1
+    after = np.arange(scores.shape[1])[None, :] > target[:, None]  # higher class ids
+    return higher + (tied & after).sum(axis=1)
+
+
 class TopKAccuracy(SumMetric):
-    """Fraction of samples whose target is among the k highest scores (sklearn
-    ``top_k_accuracy_score``); a tie with the target's score counts in the sample's favour."""
+    """Fraction of samples whose target ranks among the k highest scores (sklearn
+    ``top_k_accuracy_score`` with the default ``ties="sklearn"``)."""
 
     higher_is_better = True
     task = ("multiclass",)
 
-    def __init__(self, k: int = 5) -> None:
-        if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
+    def __init__(self, k: int = 5, ties: Ties = "sklearn") -> None:
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise MetricError(f"k must be an integer >= 1, got {k!r}", fix="e.g. k=5")
+        if ties not in ("sklearn", "optimistic", "pessimistic"):
+            raise MetricError(
+                f"unknown ties {ties!r}", fix="use sklearn, optimistic or pessimistic"
+            )
         self.k = k
+        self.ties: Ties = ties
         self.name = f"top{k}_accuracy"
-        self.convention = (
-            f"target among the {k} highest scores (fewer than {k} classes score strictly higher)"
-        )
+        self.convention = f"target among the {k} highest scores; ties: {ties}"
+
+    def value(self, inputs: MetricInputs) -> MetricValue:
+        if self.k >= inputs.num_classes:
+            warnings.warn(
+                f"{self.name}: k={self.k} >= {inputs.num_classes} classes, so every sample is "
+                "a hit (1.0)",
+                MetricWarning,
+                stacklevel=2,
+            )
+        return super().value(inputs)
 
     def sample_stats(self, inputs: MetricInputs) -> SampleStats:
         scores = inputs.require_scores(self.name)
-        own = np.take_along_axis(scores, inputs.target[:, None], axis=1)  # [N, 1]
-        higher = (scores > own).sum(axis=1)  # [N]
-        return SampleStats(dense=(higher < self.k).astype(np.float64)[:, None])
+        hit = target_rank(scores, inputs.target, self.ties) < self.k
+        return SampleStats(dense=hit.astype(np.float64)[:, None])
 
     def from_sums(self, sums: Sums, inputs: MetricInputs) -> np.ndarray:
         assert sums.dense is not None
@@ -263,258 +319,126 @@ class ConfusionMatrix(Metric):
 
 
 # --------------------------------------------------------------------------------------------
-# Ranking metrics (AUROC, average precision), from sample multiplicities
-
-
-@dataclass(frozen=True)
-class RankedColumn:
-    """One binary problem (one class vs rest) with its samples sorted by ascending score.
-
-    Attributes:
-        order: int64 ``[N]`` stable ascending order of the scores.
-        positive: float64 ``[N]`` 1 for positives, in sorted order.
-        positive_at: int64 ``[P]`` sorted positions of the positives.
-        starts: int64 ``[G]`` start of each group of equal scores in sorted order, or None when
-            all scores differ (then the formulas are evaluated at the positives only).
-    """
-
-    order: np.ndarray
-    positive: np.ndarray
-    positive_at: np.ndarray
-    starts: np.ndarray | None
-
-
-def ranked_columns(inputs: MetricInputs, metric: str) -> list[RankedColumn]:
-    """The one-vs-rest problems: every class (multiclass, C > 2), class 1 (binary) or every label
-    (multilabel), each with the score column of that class or label."""
-    scores = inputs.require_scores(metric)
-    if inputs.task_type == "multiclass":
-        classes = [1] if scores.shape[1] == 2 else range(scores.shape[1])
-        problems = [(scores[:, c], inputs.target == c) for c in classes]
-    else:
-        problems = [(scores[:, j], inputs.target[:, j] > 0.5) for j in range(scores.shape[1])]
-    columns = []
-    for score, positive in problems:
-        order = np.argsort(score, kind="stable")
-        ranked = score[order]
-        starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
-        columns.append(
-            RankedColumn(
-                order,
-                positive[order].astype(np.float64),
-                np.flatnonzero(positive[order]),
-                None if len(starts) == len(score) else starts,
-            )
-        )
-    return columns
-
-
-def mean_defined(values: list[np.ndarray]) -> np.ndarray:
-    """Mean over columns of ``[R]`` arrays, ignoring NaN (undefined) entries; NaN if none."""
-    stacked = np.stack(values, axis=1)  # [R, columns]
-    defined = np.isfinite(stacked)
-    total = np.where(defined, stacked, 0.0).sum(axis=1)
-    return safe_divide(total, defined.sum(axis=1), zero=np.nan)
-
-
-def _grouped(column: RankedColumn, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted positives and all samples per group of tied scores, ascending: ``[R, G]``."""
-    assert column.starts is not None
-    pos = np.add.reduceat(w * column.positive, column.starts, axis=1)
-    return pos, np.add.reduceat(w, column.starts, axis=1)
-
-
-def auroc_column(column: RankedColumn, weights: np.ndarray) -> np.ndarray:
-    """ROC AUC per row of multiplicities ``weights [R, N]``: the Mann-Whitney probability that a
-    positive outscores a negative, ties counting 1/2 (equal to the trapezoidal ROC area, as
-    sklearn). NaN without positives or without negatives."""
-    w = np.take(weights, column.order, axis=1)  # [R, N] in ascending score order
-    if column.starts is not None:
-        pos, total = _grouped(column, w)  # [R, G]
-        neg = total - pos
-        below = np.cumsum(neg, axis=1) - neg  # negatives strictly below each group
-        wins = np.einsum("ij,ij->i", pos, below + 0.5 * neg)
-        return safe_divide(wins, pos.sum(axis=1) * neg.sum(axis=1), zero=np.nan)
-    pos = w[:, column.positive_at]  # [R, P]
-    w[:, column.positive_at] = 0.0  # negatives only (w is a copy)
-    neg_below = np.cumsum(w, axis=1)  # no ties: negatives at or below = strictly below
-    wins = np.einsum("ij,ij->i", pos, neg_below[:, column.positive_at])
-    return safe_divide(wins, pos.sum(axis=1) * neg_below[:, -1], zero=np.nan)
-
-
-def average_precision_column(column: RankedColumn, weights: np.ndarray) -> np.ndarray:
-    """Average precision per row, ``sum_k (R_k - R_{k-1}) P_k`` over descending distinct score
-    thresholds (sklearn ``average_precision_score``). NaN without positives."""
-    w = np.take(weights, column.order, axis=1)  # [R, N] in ascending score order
-    if column.starts is not None:
-        pos, total = _grouped(column, w)  # [R, G]
-        total_cum = np.cumsum(total, axis=1)
-    else:  # every group is one sample: only the positives' groups add to the sum
-        pos = w[:, column.positive_at]  # [R, P]
-        total, total_cum = pos, np.cumsum(w, axis=1)[:, column.positive_at]
-    n_pos = pos.sum(axis=1, keepdims=True)
-    tp_above = n_pos - np.cumsum(pos, axis=1) + pos  # positives scoring >= the threshold
-    all_above = w.sum(axis=1, keepdims=True) - total_cum + total  # samples scoring >= it
-    precision = safe_divide(tp_above, all_above)
-    return safe_divide(np.einsum("ij,ij->i", pos, precision), n_pos[:, 0], zero=np.nan)
-
-
-class AUROC(WeightedMetric):
-    """Area under the ROC curve, one-vs-rest, macro over classes (sklearn ``roc_auc_score`` with
-    ``multi_class="ovr"``); binary: of class 1's score; multilabel: macro over labels.
-
-    A class without positives or without negatives (possible in a resample) is left out of the
-    mean. Resampled values come from sample multiplicities with one sort per class: exact
-    Mann-Whitney counts, no loop over resamples.
-    """
-
-    name = "auroc"
-    higher_is_better = True
-    task = ("multiclass", "multilabel")
-    convention = (
-        "one-vs-rest ROC AUC, macro over classes that have positives and negatives; "
-        "binary: class 1; ties count 1/2"
-    )
-
-    def prepare(self, inputs: MetricInputs) -> list[RankedColumn]:
-        return ranked_columns(inputs, self.name)
-
-    def from_weights(self, prepared: list[RankedColumn], weights: np.ndarray) -> np.ndarray:
-        return mean_defined([auroc_column(c, weights) for c in prepared])
-
-
-class AveragePrecision(WeightedMetric):
-    """Average precision (area under the precision-recall curve, step-wise), macro over classes or
-    labels that have positives (sklearn ``average_precision_score``); binary: class 1."""
-
-    higher_is_better = True
-
-    def __init__(
-        self, name: str = "auprc", task: tuple[TaskType, ...] = ("multiclass", "multilabel")
-    ) -> None:
-        self.name = name
-        self.task = task
-        self.convention = (
-            "average precision sum_k (R_k - R_{k-1}) P_k at distinct score thresholds, macro "
-            "over classes / labels with positives; binary: class 1"
-        )
-
-    def prepare(self, inputs: MetricInputs) -> list[RankedColumn]:
-        return ranked_columns(inputs, self.name)
-
-    def from_weights(self, prepared: list[RankedColumn], weights: np.ndarray) -> np.ndarray:
-        return mean_defined([average_precision_column(c, weights) for c in prepared])
-
-
-# --------------------------------------------------------------------------------------------
 # Registration
 
 _BOTH = ("multiclass", "multilabel")
 
 
-@METRICS.register("accuracy", higher_is_better=True, task=("multiclass",))
+@METRICS.register("accuracy")
 def accuracy() -> Metric:
     """Fraction of correct predictions."""
     return Accuracy()
 
 
-@METRICS.register("balanced_accuracy", higher_is_better=True, task=("multiclass",))
+@METRICS.register("balanced_accuracy")
 def balanced_accuracy() -> Metric:
     """Mean per-class recall over classes present in the target."""
     return BalancedAccuracy()
 
 
-@METRICS.register("precision_macro", higher_is_better=True, task=_BOTH)
+@METRICS.register("precision_macro")
 def precision_macro() -> Metric:
     """Precision, unweighted mean over classes."""
     return PrecisionRecallF1("precision", "macro")
 
 
-@METRICS.register("precision_micro", higher_is_better=True, task=_BOTH)
+@METRICS.register("precision_micro")
 def precision_micro() -> Metric:
     """Precision of counts pooled over classes."""
     return PrecisionRecallF1("precision", "micro")
 
 
-@METRICS.register("precision_weighted", higher_is_better=True, task=_BOTH)
+@METRICS.register("precision_weighted")
 def precision_weighted() -> Metric:
     """Precision, mean over classes weighted by support."""
     return PrecisionRecallF1("precision", "weighted")
 
 
-@METRICS.register("recall_macro", higher_is_better=True, task=_BOTH)
+@METRICS.register("recall_macro")
 def recall_macro() -> Metric:
     """Recall, unweighted mean over classes."""
     return PrecisionRecallF1("recall", "macro")
 
 
-@METRICS.register("recall_micro", higher_is_better=True, task=_BOTH)
+@METRICS.register("recall_micro")
 def recall_micro() -> Metric:
     """Recall of counts pooled over classes."""
     return PrecisionRecallF1("recall", "micro")
 
 
-@METRICS.register("recall_weighted", higher_is_better=True, task=_BOTH)
+@METRICS.register("recall_weighted")
 def recall_weighted() -> Metric:
     """Recall, mean over classes weighted by support."""
     return PrecisionRecallF1("recall", "weighted")
 
 
-@METRICS.register("f1_macro", higher_is_better=True, task=_BOTH)
+@METRICS.register("f1_macro")
 def f1_macro() -> Metric:
     """F1, unweighted mean over classes."""
     return PrecisionRecallF1("f1", "macro")
 
 
-@METRICS.register("f1_micro", higher_is_better=True, task=_BOTH)
+@METRICS.register("f1_micro")
 def f1_micro() -> Metric:
     """F1 of counts pooled over classes."""
     return PrecisionRecallF1("f1", "micro")
 
 
-@METRICS.register("f1_weighted", higher_is_better=True, task=_BOTH)
+@METRICS.register("f1_weighted")
 def f1_weighted() -> Metric:
     """F1, mean over classes weighted by support."""
     return PrecisionRecallF1("f1", "weighted")
 
 
-@METRICS.register("precision_per_class", higher_is_better=True, task=_BOTH)
+@METRICS.register("precision_per_class")
 def precision_per_class() -> Metric:
     """Precision of each class, as a dict."""
     return PerClassPRF("precision")
 
 
-@METRICS.register("recall_per_class", higher_is_better=True, task=_BOTH)
+@METRICS.register("recall_per_class")
 def recall_per_class() -> Metric:
     """Recall of each class, as a dict."""
     return PerClassPRF("recall")
 
 
-@METRICS.register("f1_per_class", higher_is_better=True, task=_BOTH)
+@METRICS.register("f1_per_class")
 def f1_per_class() -> Metric:
     """F1 of each class, as a dict."""
     return PerClassPRF("f1")
 
 
-@METRICS.register("top5_accuracy", higher_is_better=True, task=("multiclass",))
-def top5_accuracy() -> Metric:
+@METRICS.register("top5_accuracy")
+def top5_accuracy(ties: Ties = "sklearn") -> Metric:
     """Fraction of samples whose target is among the 5 highest scores."""
-    return TopKAccuracy(5)
+    return TopKAccuracy(5, ties)
 
 
-@METRICS.register("confusion_matrix", higher_is_better=True, task=("multiclass",))
+@METRICS.register("top_k_accuracy")
+def top_k_accuracy(k: int = 5, ties: Ties = "sklearn") -> Metric:
+    """Fraction of samples whose target is among the k highest scores (any k)."""
+    return TopKAccuracy(k, ties)
+
+
+@METRICS.register("precision_binary")
+def precision_binary(positive: int = 1) -> Metric:
+    """Precision of class ``positive`` against the rest."""
+    return BinaryPRF("precision", positive)
+
+
+@METRICS.register("recall_binary")
+def recall_binary(positive: int = 1) -> Metric:
+    """Recall of class ``positive`` against the rest."""
+    return BinaryPRF("recall", positive)
+
+
+@METRICS.register("f1_binary")
+def f1_binary(positive: int = 1) -> Metric:
+    """F1 of class ``positive`` against the rest."""
+    return BinaryPRF("f1", positive)
+
+
+@METRICS.register("confusion_matrix")
 def confusion_matrix() -> Metric:
     """C x C counts, rows = true class, columns = predicted class."""
     return ConfusionMatrix()
-
-
-@METRICS.register("auroc", higher_is_better=True, task=_BOTH)
-def auroc() -> Metric:
-    """One-vs-rest ROC AUC, macro over classes."""
-    return AUROC()
-
-
-@METRICS.register("auprc", higher_is_better=True, task=_BOTH)
-def auprc() -> Metric:
-    """Average precision (area under the precision-recall curve), macro over classes."""
-    return AveragePrecision("auprc")

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from polymodal.evaluate.metrics.base import Metric, MetricInputs, SampleStats, SumMetric, Sums
-from polymodal.evaluate.metrics.classification import AveragePrecision
+from polymodal.evaluate.metrics.base import Metric, SumMetric
+from polymodal.evaluate.metrics.inputs import MetricInputs
+from polymodal.evaluate.metrics.ranking import AbsentClass, AveragePrecision
+from polymodal.evaluate.metrics.sums import SampleStats, Sums
 from polymodal.registry import METRICS
 
 
@@ -56,19 +58,20 @@ class HammingLoss(SumMetric):
         return sums.dense[:, 0] / sums.count
 
 
-@METRICS.register("map", higher_is_better=True, task=("multilabel",))
-def mean_average_precision() -> Metric:
-    """Mean over labels (with positives) of the average precision of the label's scores."""
-    return AveragePrecision("map", ("multilabel",))
+@METRICS.register("map")
+def mean_average_precision(absent_class: AbsentClass = "drop") -> Metric:
+    """Mean over labels (with positives, as torchmetrics) of the average precision of the
+    label's scores."""
+    return AveragePrecision("map", ("multilabel",), absent_class)
 
 
-@METRICS.register("subset_accuracy", higher_is_better=True, task=("multilabel",))
+@METRICS.register("subset_accuracy")
 def subset_accuracy() -> Metric:
     """Fraction of samples with every label right."""
     return SubsetAccuracy()
 
 
-@METRICS.register("hamming_loss", higher_is_better=False, task=("multilabel",))
+@METRICS.register("hamming_loss")
 def hamming_loss() -> Metric:
     """Fraction of wrong label decisions."""
     return HammingLoss()

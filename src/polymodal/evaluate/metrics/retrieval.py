@@ -11,7 +11,13 @@ Per query (Q queries, G gallery items, R = number of relevant items of the query
   with ``first_rank <= K`` (a fraction in [0, 1], not a percentage); ``median_rank`` /
   ``mean_rank`` are the median / mean of ``first_rank``; ``mrr`` the mean of ``1 / first_rank``;
 - ``AP@R = (1 / R) sum_{i=1..R} P(i) rel(i)``, with P(i) the precision of the top i items, and
-  ``map@r`` its mean (Musgrave et al., "A Metric Learning Reality Check", ECCV 2020).
+  ``map@r`` its mean (Musgrave et al., "A Metric Learning Reality Check", ECCV 2020);
+- ``recall@K``: the share of a query's R relevant items among its top K, averaged over queries
+  (torchmetrics' ``retrieval_recall(top_k=K)``); with one relevant item per query it equals
+  the hit rate ``R@K``, with several it is smaller;
+- ``map@K``: the mean over queries of ``AP@K = (1 / H) sum_{i <= K, rel(i)} P(i)``, H the
+  relevant items in the top K (0 when H = 0), torchmetrics' ``retrieval_average_precision
+  (top_k=K)``.
 
 Everything is computed exactly, by chunks of queries: a chunk's similarities ``[q, G]`` are
 computed, reduced to per-query numbers and dropped, so memory stays bounded (about
@@ -27,7 +33,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from polymodal.evaluate.metrics.base import MetricError
+from polymodal.evaluate.metrics.inputs import MetricError
+from polymodal.evaluate.metrics.sums import safe_divide
 
 Similarity = Literal["cosine", "dot"]
 
@@ -94,11 +101,14 @@ class RetrievalRanks:
         first_rank: int64 ``[Q]`` 1-based rank of the first relevant gallery item.
         n_relevant: int64 ``[Q]`` number of relevant gallery items R.
         ap_at_r: float64 ``[Q]`` AP@R, or None when not computed.
+        top_hits: bool ``[Q, W]``: whether each of the top W items is relevant (W = the
+            ``top_k`` of :func:`rank_queries`, at most G), or None when not computed.
     """
 
     first_rank: np.ndarray
     n_relevant: np.ndarray
     ap_at_r: np.ndarray | None
+    top_hits: np.ndarray | None = None
 
 
 def _as_embeddings(values: Any, name: str) -> np.ndarray:
@@ -267,13 +277,11 @@ def _top_items(sims: np.ndarray, n_relevant: np.ndarray) -> np.ndarray:
     return index
 
 
-def _ap_at_r(
-    sims: np.ndarray, rel: _Relevance, start: int, positive_keys: np.ndarray | None
+def _hits(
+    top: np.ndarray, rel: _Relevance, start: int, positive_keys: np.ndarray | None, g: int
 ) -> np.ndarray:
-    """AP@R of each query of the chunk: float64 ``[q]``."""
-    q, g = sims.shape
-    n_rel = rel.n_relevant[start : start + q]
-    top = _top_items(sims, n_rel)  # [q, Rmax]
+    """Whether each of the ranked items ``top [q, W]`` is relevant to its query: bool."""
+    q = top.shape[0]
     rows = np.arange(q)[:, None]
     if positive_keys is None:
         assert rel.query_codes is not None
@@ -281,14 +289,30 @@ def _ap_at_r(
         hit = rel.gallery_codes[top] == rel.query_codes[start : start + q, None]
         if rel.exclude_self:
             hit &= top != start + rows
-    else:
-        keys = rows * g + top  # [q, Rmax]
-        where = np.minimum(np.searchsorted(positive_keys, keys), len(positive_keys) - 1)
-        hit = positive_keys[where] == keys
-    rmax = top.shape[1]
-    hit &= np.arange(rmax)[None, :] < n_rel[:, None]  # only the top R of each query
-    precision = np.cumsum(hit, axis=1) / np.arange(1, rmax + 1)  # P(i), [q, Rmax]
+        return hit
+    keys = rows * g + top  # [q, W]
+    where = np.minimum(np.searchsorted(positive_keys, keys), len(positive_keys) - 1)
+    return positive_keys[where] == keys
+
+
+def _ap_at_r(hit: np.ndarray, n_rel: np.ndarray) -> np.ndarray:
+    """AP@R of each query from the relevance of its top items ``hit [q, W]`` (W >= R)."""
+    width = hit.shape[1]
+    hit = hit & (np.arange(width)[None, :] < n_rel[:, None])  # only the top R of each query
+    precision = np.cumsum(hit, axis=1) / np.arange(1, width + 1)  # P(i), [q, W]
     return (precision * hit).sum(axis=1) / n_rel
+
+
+def _chunk_tops(
+    sims: np.ndarray, rel: _Relevance, start: int, keys: np.ndarray | None, widths: tuple
+) -> np.ndarray:
+    """Relevance of each query's top ``max(R if AP@R, top_k)`` items: bool ``[q, W]``."""
+    map_at_r, top_k = widths
+    q, g = sims.shape
+    need = np.full(q, min(top_k, g), dtype=np.int64)
+    if map_at_r:
+        need = np.maximum(need, rel.n_relevant[start : start + q])
+    return _hits(_top_items(sims, need), rel, start, keys, g)
 
 
 def rank_queries(
@@ -302,6 +326,7 @@ def rank_queries(
     map_at_r: bool = True,
     exclude_self: bool = False,
     chunk_size: int | None = None,
+    top_k: int = 0,
 ) -> RetrievalRanks:
     """Rank the gallery for every query, by chunks of queries; per-query results.
 
@@ -316,6 +341,8 @@ def rank_queries(
         exclude_self: the query set is the gallery: query q never retrieves gallery item q,
             which is not relevant to it either.
         chunk_size: queries per chunk; default ``CHUNK_ELEMENTS // G`` (at least 1).
+        top_k: also keep the relevance of each query's top ``top_k`` items (``top_hits``, for
+            recall@K and map@K); 0: not computed.
 
     Returns:
         :class:`RetrievalRanks`. Similarities are computed in float32 (float64 if an input is).
@@ -332,8 +359,22 @@ def rank_queries(
     step = chunk_size or max(1, CHUNK_ELEMENTS // n_g)
     if step < 1:
         raise MetricError(f"chunk_size must be >= 1, got {chunk_size}")
-    first_rank = np.empty(n_q, dtype=np.int64)
-    ap = np.empty(n_q, dtype=np.float64) if map_at_r else None
+    out = RetrievalRanks(
+        np.empty(n_q, dtype=np.int64),
+        rel.n_relevant.astype(np.int64),
+        np.empty(n_q, dtype=np.float64) if map_at_r else None,
+        np.zeros((n_q, min(top_k, n_g)), dtype=bool) if min(top_k, n_g) > 0 else None,
+    )
+    _rank_chunks(q_emb, g_emb, rel, step, out)
+    return out
+
+
+def _rank_chunks(
+    q_emb: np.ndarray, g_emb: np.ndarray, rel: _Relevance, step: int, out: RetrievalRanks
+) -> None:
+    """Fill ``out``'s per-query arrays chunk by chunk of ``step`` queries."""
+    n_q, n_g = len(q_emb), len(g_emb)
+    width = 0 if out.top_hits is None else out.top_hits.shape[1]
     # buffers reused by every chunk: no fresh 10-100 MB allocation (and page faults) per chunk
     gallery_t = np.ascontiguousarray(g_emb.T)  # [D, G]: a faster matmul operand than a view
     sims_buffer = np.empty((min(step, n_q), n_g), dtype=q_emb.dtype)
@@ -341,25 +382,50 @@ def rank_queries(
     for start in range(0, n_q, step):
         stop = min(start + step, n_q)
         sims = np.matmul(q_emb[start:stop], gallery_t, out=sims_buffer[: stop - start])  # [q, G]
-        if exclude_self:
+        if rel.exclude_self:
             local = np.arange(stop - start)
             sims[local, start + local] = -np.inf
         best, best_index, positive_keys = _best_relevant(sims, rel, start)
-        first_rank[start:stop] = _first_ranks(sims, best, best_index, bool_buffer[: stop - start])
-        if ap is not None:
-            ap[start:stop] = _ap_at_r(sims, rel, start, positive_keys)
-    return RetrievalRanks(first_rank, rel.n_relevant.astype(np.int64), ap)
+        out.first_rank[start:stop] = _first_ranks(
+            sims, best, best_index, bool_buffer[: stop - start]
+        )
+        if out.ap_at_r is None and out.top_hits is None:
+            continue
+        hit = _chunk_tops(sims, rel, start, positive_keys, (out.ap_at_r is not None, width))
+        if out.ap_at_r is not None:
+            out.ap_at_r[start:stop] = _ap_at_r(hit, rel.n_relevant[start:stop])
+        if out.top_hits is not None:
+            out.top_hits[start:stop] = hit[:, :width]
+
+
+def per_query_values(
+    ranks: RetrievalRanks, ks: Sequence[int] = (1, 5, 10)
+) -> dict[str, np.ndarray]:
+    """The per-query values whose means are the metrics (float64 ``[Q]`` each): ``R@K`` hits,
+    ``mrr`` reciprocal ranks, ``map@r``, and with ``top_hits`` ``recall@K`` and ``map@K``."""
+    r = ranks.first_rank
+    out = {f"R@{k}": (r <= k).astype(np.float64) for k in ks}
+    out["mrr"] = 1.0 / r
+    if ranks.ap_at_r is not None:
+        out["map@r"] = ranks.ap_at_r
+    if ranks.top_hits is not None:
+        for k in ks:
+            hit = ranks.top_hits[:, :k]  # [Q, k] (fewer columns when G < k)
+            found = hit.sum(axis=1)
+            out[f"recall@{k}"] = found / ranks.n_relevant
+            precision = np.cumsum(hit, axis=1) / np.arange(1, hit.shape[1] + 1)
+            out[f"map@{k}"] = safe_divide((precision * hit).sum(axis=1), found)
+    return out
 
 
 def summarize(ranks: RetrievalRanks, ks: Sequence[int] = (1, 5, 10)) -> dict[str, float]:
-    """``{"R@1": ..., "median_rank", "mean_rank", "mrr", "map@r"}`` from per-query results."""
-    r = ranks.first_rank
-    out = {f"R@{k}": float(np.mean(r <= k)) for k in ks}
-    out["median_rank"] = float(np.median(r))
-    out["mean_rank"] = float(np.mean(r))
-    out["mrr"] = float(np.mean(1.0 / r))
-    if ranks.ap_at_r is not None:
-        out["map@r"] = float(np.mean(ranks.ap_at_r))
+    """``{"R@1": ..., "median_rank", "mean_rank", "mrr", "map@r"}`` from per-query results,
+    plus ``recall@K`` and ``map@K`` when the ranks have ``top_hits``."""
+    values = per_query_values(ranks, ks)
+    out = {f"R@{k}": float(values.pop(f"R@{k}").mean()) for k in ks}
+    out["median_rank"] = float(np.median(ranks.first_rank))
+    out["mean_rank"] = float(np.mean(ranks.first_rank))
+    out |= {name: float(v.mean()) for name, v in values.items()}
     return out
 
 
@@ -376,7 +442,7 @@ def retrieval_metrics(
     exclude_self: bool = False,
     chunk_size: int | None = None,
 ) -> dict[str, float]:
-    """R@K, median / mean rank, MRR and mAP@R of one retrieval direction (see
+    """R@K, recall@K, mAP@K, median / mean rank, MRR and mAP@R of one retrieval direction (see
     :func:`rank_queries` for the arguments and :func:`summarize` for the keys)."""
     ranks = rank_queries(
         query,
@@ -388,6 +454,7 @@ def retrieval_metrics(
         map_at_r=map_at_r,
         exclude_self=exclude_self,
         chunk_size=chunk_size,
+        top_k=max(ks),
     )
     return summarize(ranks, ks)
 

@@ -7,8 +7,14 @@ which most papers on these datasets report; they differ in how a zero (neutral) 
 - ``acc2_nonzero`` / ``f1_nonzero``: negative (<= 0) vs positive (> 0), on samples whose label is
   not 0 (Tsai et al., "Multimodal Transformer", ACL 2019, report this one);
 - F1 is scikit-learn's ``f1_score(average="weighted")`` of the two binary classes;
+- ``acc2_zero_negative``: negative-or-zero (<= 0) vs positive (> 0) on every sample, MultiBench's
+  ``eval_affect(..., exclude_zero=False)`` (zero counted as negative);
 - ``acc5`` / ``acc7``: clip to [-2, 2] / [-3, 3], round to the nearest integer (``np.round``,
-  half to even, as MMSA), and compare classes.
+  half to even, as MMSA), and compare classes; ``acc3`` the same rule on [-1, 1] (negative,
+  neutral, positive).
+
+Without a non-zero label, ``acc2_nonzero`` and ``f1_nonzero`` are both NaN (no sample to score),
+with that reason in the evaluation's notes.
 
 The task is regression with one output (K = 1): target and prediction are the sentiment scores.
 """
@@ -19,19 +25,13 @@ from typing import Literal
 
 import numpy as np
 
-from polymodal.evaluate.metrics.base import (
-    Metric,
-    MetricError,
-    MetricInputs,
-    SampleStats,
-    SumMetric,
-    Sums,
-    safe_divide,
-)
+from polymodal.evaluate.metrics.base import Metric, SumMetric
 from polymodal.evaluate.metrics.classification import averaged, class_count_stats, class_counts
+from polymodal.evaluate.metrics.inputs import MetricError, MetricInputs
+from polymodal.evaluate.metrics.sums import SampleStats, Sums, safe_divide
 from polymodal.registry import METRICS
 
-Convention = Literal["nonneg", "nonzero"]
+Convention = Literal["nonneg", "nonzero", "zero_negative"]
 
 
 def sentiment_scores(inputs: MetricInputs, metric: str) -> tuple[np.ndarray, np.ndarray]:
@@ -51,7 +51,12 @@ def binarise(
     """``(predicted positive, true positive, included)`` bool ``[N]`` under ``convention``."""
     if convention == "nonneg":
         return prediction >= 0, target >= 0, np.ones(len(target), dtype=bool)
+    if convention == "zero_negative":
+        return prediction > 0, target > 0, np.ones(len(target), dtype=bool)
     return prediction > 0, target > 0, target != 0
+
+
+NO_NONZERO = "no sample has a non-zero label (acc2_nonzero / f1_nonzero score only those)"
 
 
 class BinaryAccuracy(SumMetric):
@@ -66,6 +71,8 @@ class BinaryAccuracy(SumMetric):
         self.convention = {
             "nonneg": "binary accuracy of (score >= 0), zero labels counted as non-negative",
             "nonzero": "binary accuracy of (score > 0) on samples whose label is not 0",
+            "zero_negative": "binary accuracy of (score > 0) on every sample, zero labels "
+            "counted as negative (MultiBench)",
         }[convention]
 
     def sample_stats(self, inputs: MetricInputs) -> SampleStats:
@@ -76,6 +83,9 @@ class BinaryAccuracy(SumMetric):
     def from_sums(self, sums: Sums, inputs: MetricInputs) -> np.ndarray:
         assert sums.dense is not None
         return safe_divide(sums.dense[:, 1], sums.dense[:, 0], zero=np.nan)
+
+    def why_undefined(self, inputs: MetricInputs) -> str:
+        return NO_NONZERO
 
 
 class BinaryWeightedF1(SumMetric):
@@ -98,7 +108,12 @@ class BinaryWeightedF1(SumMetric):
         return class_count_stats(binary, include=included)
 
     def from_sums(self, sums: Sums, inputs: MetricInputs) -> np.ndarray:
-        return averaged(*class_counts(sums), "f1", "weighted", all_labels=False)
+        tp, support, predicted = class_counts(sums)
+        f1 = averaged(tp, support, predicted, "f1", "weighted", all_labels=False)
+        return np.where(support.sum(axis=1) > 0, f1, np.nan)  # no sample scored: undefined
+
+    def why_undefined(self, inputs: MetricInputs) -> str:
+        return NO_NONZERO
 
 
 class RoundedAccuracy(SumMetric):
@@ -107,7 +122,7 @@ class RoundedAccuracy(SumMetric):
     higher_is_better = True
     task = ("regression",)
 
-    def __init__(self, classes: Literal[5, 7]) -> None:
+    def __init__(self, classes: Literal[3, 5, 7]) -> None:
         self.bound = (classes - 1) // 2
         self.name = f"acc{classes}"
         self.convention = (
@@ -126,37 +141,49 @@ class RoundedAccuracy(SumMetric):
         return sums.dense[:, 0] / sums.count
 
 
-@METRICS.register("acc2_nonneg", higher_is_better=True, task=("regression",))
+@METRICS.register("acc2_nonneg")
 def acc2_nonneg() -> Metric:
     """Acc-2, negative vs non-negative (zero counts as non-negative)."""
     return BinaryAccuracy("nonneg")
 
 
-@METRICS.register("acc2_nonzero", higher_is_better=True, task=("regression",))
+@METRICS.register("acc2_nonzero")
 def acc2_nonzero() -> Metric:
     """Acc-2, negative vs positive, zero labels excluded."""
     return BinaryAccuracy("nonzero")
 
 
-@METRICS.register("f1_nonneg", higher_is_better=True, task=("regression",))
+@METRICS.register("f1_nonneg")
 def f1_nonneg() -> Metric:
     """Weighted F1 of the Acc-2 non-negative convention."""
     return BinaryWeightedF1("nonneg")
 
 
-@METRICS.register("f1_nonzero", higher_is_better=True, task=("regression",))
+@METRICS.register("f1_nonzero")
 def f1_nonzero() -> Metric:
     """Weighted F1 of the Acc-2 non-zero convention."""
     return BinaryWeightedF1("nonzero")
 
 
-@METRICS.register("acc5", higher_is_better=True, task=("regression",))
+@METRICS.register("acc2_zero_negative")
+def acc2_zero_negative() -> Metric:
+    """Acc-2, zero labels counted as negative, every sample (MultiBench)."""
+    return BinaryAccuracy("zero_negative")
+
+
+@METRICS.register("acc3")
+def acc3() -> Metric:
+    """3-class accuracy of scores clipped to [-1, 1] and rounded."""
+    return RoundedAccuracy(3)
+
+
+@METRICS.register("acc5")
 def acc5() -> Metric:
     """5-class accuracy of scores clipped to [-2, 2] and rounded."""
     return RoundedAccuracy(5)
 
 
-@METRICS.register("acc7", higher_is_better=True, task=("regression",))
+@METRICS.register("acc7")
 def acc7() -> Metric:
     """7-class accuracy of scores clipped to [-3, 3] and rounded."""
     return RoundedAccuracy(7)

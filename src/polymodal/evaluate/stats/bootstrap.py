@@ -361,32 +361,19 @@ def bootstrap_ci(
             force one way. Both give the exact bootstrap distribution, from different draws.
 
     Returns:
-        :class:`CI`. When every resampled value is equal, ``low == high`` is that value.
-
-    Example:
-        >>> ci = bootstrap_ci(accuracy, predictions, n=len(predictions), method="bca")
-        >>> print(f"{ci.estimate:.3f} [{ci.low:.3f}, {ci.high:.3f}]")
+        :class:`CI` (e.g. ``bootstrap_ci(accuracy, inputs, len(inputs), method="bca")``). When
+        every resampled value is equal, ``low == high`` is that value.
     """
     check_metric(metric, ResamplableMetric, "compute_resampled")
     level = check_level(level)
     method = check_method(method)
     estimate = check_finite_scalar(metric.compute(inputs), f"{type(metric).__name__}.compute")
+    statistic = count_statistic(metric, inputs, n, resampling)
+    options = {"resamples": resamples, "seed": seed, "batch": batch}
     resampled = resample_statistic(
-        metric,
-        inputs,
-        n,
-        count_statistic(metric, inputs, n, resampling),
-        resamples=resamples,
-        seed=seed,
-        batch=batch,
-        jackknife_groups=jackknife_groups,
+        metric, inputs, n, statistic, **options, jackknife_groups=jackknife_groups
     )
-    low, high = interval_from_distribution(
-        resampled.distribution,
-        estimate,
-        level=level,
-        method=method,
-        acceleration=resampled.acceleration,
-    )
+    bounds = {"level": level, "method": method, "acceleration": resampled.acceleration}
+    low, high = interval_from_distribution(resampled.distribution, estimate, **bounds)
     size = int(resampled.distribution.size)
     return CI(estimate, low, high, level, method, size, resampled.resampling)
