@@ -16,8 +16,10 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install -e ".[dev]"
 	touch $(STAMP)
 
+# One thread per op: the demo's models are tiny, and on a busy machine OpenMP threads waiting
+# for a core slowed its training more than tenfold.
 demo: $(STAMP)
-	$(BIN)/polymodal bench --out runs/demo-bench
+	OMP_NUM_THREADS=1 $(BIN)/polymodal bench --out runs/demo-bench
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples

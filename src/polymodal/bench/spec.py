@@ -35,7 +35,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,9 +52,6 @@ from polymodal.config import (
     parse_config,
 )
 from polymodal.errors import ConfigError
-
-FSDD_ENV = "POLYMODAL_FSDD_DIR"
-"""Environment variable naming an FSDD folder; when set, the built-in benchmark adds digits-av."""
 
 GRID_SECTIONS = ("data", "model", "train")
 """Sections a grid key may start with."""
@@ -484,33 +480,14 @@ def load_spec(path: str | Path) -> BenchSpec:
     return parse_spec(read_yaml(path), source=str(path))
 
 
-def default_spec() -> BenchSpec:
-    """The built-in benchmark: unimodal baselines against the ``early`` (concat) and ``late``
-    fusion presets on ``synthetic``.
+BUILTIN_SPEC = Path(__file__).with_name("builtin.yaml")
+"""The built-in benchmark's spec file, packaged with polymodal."""
 
-    On the synergy task (label = XOR of an image and an audio attribute) each modality alone is at
-    chance, late fusion cannot combine them, and early (concat) fusion can; on the redundant task
-    one modality suffices. When ``POLYMODAL_FSDD_DIR`` names a folder of FSDD recordings, the
-    ``digits-av`` dataset (real spoken digits paired with digit images) is added. Every cell is
-    evaluated with robustness, modality contribution and efficiency.
+
+def default_spec() -> BenchSpec:
+    """The built-in benchmark (:data:`BUILTIN_SPEC`): unimodal baselines against fusion presets
+    with unimodal losses on ``digits-av`` (the packaged FSDD sample) and ``synthetic`` synergy.
+
+    Every cell is evaluated with robustness, modality contribution and efficiency.
     """
-    datasets = [
-        DataConfig(name="synthetic", task="redundant", n=2000),
-        # Without additive noise small encoders find the XOR within ~2 epochs for every seed tried.
-        DataConfig(name="synthetic", task="synergy", n=4000, noise=0.0),
-    ]
-    if os.environ.get(FSDD_ENV):
-        datasets.append(DataConfig(name="digits-av"))
-    return BenchSpec(
-        name="builtin",
-        datasets=datasets,
-        models={
-            "image-only": {"encoders": {"image": "cnn"}},
-            "audio-only": {"encoders": {"audio": "audio_conv"}},
-            "late": "late",  # presets (polymodal.models.preset): cnn + audio_conv encoders
-            "early": "early",
-        },
-        seeds=[0],
-        train=TrainConfig(max_epochs=5, batch_size=64, lr=1e-3, progress=False),
-        eval=BenchEval(robustness=True, contribution=True, efficiency=True),
-    )
+    return load_spec(BUILTIN_SPEC)
