@@ -5,9 +5,6 @@ from __future__ import annotations
 import pytest
 
 from polymodal.bench.spec import (
-    FSDD_ENV,
-    BenchSpec,
-    default_spec,
     expand_cells,
     load_spec,
     parse_spec,
@@ -143,22 +140,6 @@ def test_models_by_preset_name():
     assert "models.p" in problems
     assert "early" in problems  # the known presets are listed
     assert "models.c" not in problems
-
-
-def test_default_spec_keeps_its_settings_and_adds_digits_av_with_fsdd(monkeypatch):
-    monkeypatch.delenv(FSDD_ENV, raising=False)
-    spec = default_spec()
-    assert isinstance(spec, BenchSpec)
-    assert [d.name for d in spec.datasets] == ["synthetic", "synthetic"]
-    assert [d.params["task"] for d in spec.datasets] == ["redundant", "synergy"]
-    assert list(spec.models) == ["image-only", "audio-only", "late", "early"]
-    assert (spec.train.max_epochs, spec.train.batch_size, spec.train.lr) == (5, 64, 1e-3)
-    assert (spec.eval.robustness, spec.eval.contribution, spec.eval.efficiency) == (True,) * 3
-    assert len(expand_cells(spec)) == 8
-    monkeypatch.setenv(FSDD_ENV, "/some/fsdd")
-    with_digits = default_spec()
-    assert [d.name for d in with_digits.datasets][-1] == "digits-av"
-    assert len(expand_cells(with_digits)) == 12
 
 
 def test_contrastive_preset_is_a_two_stage_linear_probe_cell():

@@ -24,6 +24,23 @@ def test_default_spec_is_the_packaged_yaml_and_names_digits_av_first():
     assert spec.eval.efficiency
 
 
+def test_default_spec_keeps_its_settings_whatever_the_environment(monkeypatch):
+    monkeypatch.setenv("POLYMODAL_FSDD_DIR", "/some/fsdd")  # digits-av's folder, not the spec's
+    spec = default_spec()
+    assert spec.name == "builtin"
+    assert list(spec.models) == ["image-only", "audio-only", "early", "late", "tfn"]
+    assert spec.seeds == [0]
+    assert (spec.train.max_epochs, spec.train.batch_size, spec.train.lr) == (20, 32, 2e-3)
+    assert spec.train.progress is False
+    synergy = spec.datasets[1]
+    assert (synergy.name, synergy.params["task"], synergy.params["n"]) == (
+        "synthetic",
+        "synergy",
+        1000,
+    )
+    assert len(expand_cells(spec)) == 10
+
+
 def test_default_spec_compares_unimodal_baselines_with_fusion_and_unimodal_losses():
     spec = default_spec()
     cells = expand_cells(spec)
