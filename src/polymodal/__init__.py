@@ -42,7 +42,7 @@ _EXPORTS: dict[str, str] = {
     # benchmarks
     "BenchSpec": "polymodal.bench.spec",
     "load_spec": "polymodal.bench.cells",
-    "default_spec": "polymodal.bench.spec",
+    "default_spec": "polymodal.bench.cells",
     "run_benchmark": "polymodal.bench.runner",
     "run_and_report": "polymodal.bench.report",
     "BenchResult": "polymodal.bench.runner",

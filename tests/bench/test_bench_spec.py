@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from polymodal.bench.cells import expand_cells, load_spec, parse_spec, variants
-from polymodal.bench.spec import FSDD_ENV, BenchSpec, default_spec
+from polymodal.bench.spec import BenchSpec
 from polymodal.errors import ConfigError
 
 TINY_IMAGE = {"name": "cnn", "out_dim": 8, "channels": 4, "num_blocks": 2}
@@ -138,25 +138,8 @@ def test_models_by_preset_name():
     assert "models.c" not in problems
 
 
-def test_default_spec_keeps_its_settings_and_adds_digits_av_with_fsdd(monkeypatch):
-    monkeypatch.delenv(FSDD_ENV, raising=False)
-    spec = default_spec()
-    assert isinstance(spec, BenchSpec)
-    assert [d.name for d in spec.datasets] == ["synthetic", "synthetic"]
-    assert [d.params["task"] for d in spec.datasets] == ["redundant", "synergy"]
-    assert list(spec.models) == ["image-only", "audio-only", "late", "early"]
-    assert (spec.train.max_epochs, spec.train.batch_size, spec.train.lr) == (5, 64, 1e-3)
-    assert (spec.eval.robustness, spec.eval.contribution, spec.eval.efficiency) == (True,) * 3
-    assert len(expand_cells(spec)) == 8
-    monkeypatch.setenv(FSDD_ENV, "/some/fsdd")
-    with_digits = default_spec()
-    assert [d.name for d in with_digits.datasets][-1] == "digits-av"
-    assert len(expand_cells(with_digits)) == 12
-
-
 def test_contrastive_preset_is_a_two_stage_linear_probe_cell():
     from polymodal.bench.cells import expand_cells
-    from polymodal.bench.spec import BenchSpec
 
     raw = {
         "name": "t",
@@ -180,7 +163,6 @@ def test_contrastive_preset_is_a_two_stage_linear_probe_cell():
 
 def test_pretrain_problem_is_reported_at_the_model_entry():
     from polymodal.bench.cells import expand_cells
-    from polymodal.bench.spec import BenchSpec
     from polymodal.errors import ConfigError
 
     raw = {
@@ -195,7 +177,6 @@ def test_pretrain_problem_is_reported_at_the_model_entry():
 
 def test_a_preset_with_changes_is_merged_key_by_key():
     from polymodal.bench.cells import expand_cells
-    from polymodal.bench.spec import BenchSpec
 
     raw = {
         "name": "t",

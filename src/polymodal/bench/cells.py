@@ -256,3 +256,17 @@ def load_spec(path: str | Path) -> BenchSpec:
     from polymodal.config import read_yaml
 
     return parse_spec(read_yaml(path), source=str(path))
+
+
+# The built-in benchmark: what `polymodal bench` runs without a spec file.
+BUILTIN_SPEC = Path(__file__).with_name("builtin.yaml")
+"""The built-in benchmark's spec file, packaged with polymodal."""
+
+
+def default_spec() -> BenchSpec:
+    """The built-in benchmark (:data:`BUILTIN_SPEC`): unimodal baselines against fusion presets
+    with unimodal losses on ``digits-av`` (the packaged FSDD sample) and ``synthetic`` synergy.
+
+    Every cell is evaluated with robustness, modality contribution and efficiency.
+    """
+    return load_spec(BUILTIN_SPEC)

@@ -32,21 +32,17 @@ Validation reports every problem of the file at once, each with its YAML path in
 (``models.concat.fusion.name: ...``, ``datasets.0.task: ...``, ``grid.train.lr: ...``).
 
 The built-in benchmark (what ``polymodal bench`` runs without a spec file) is
-:func:`default_spec`, at the end of this module.
+:func:`polymodal.bench.cells.default_spec` (the packaged ``bench/builtin.yaml``).
 """
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from polymodal.config import DataConfig, EvalConfig, TrainConfig
-
-FSDD_ENV = "POLYMODAL_FSDD_DIR"
-"""Environment variable naming an FSDD folder; when set, the built-in benchmark adds digits-av."""
 
 GRID_SECTIONS = ("data", "model", "train")
 """Sections a grid key may start with."""
@@ -209,40 +205,3 @@ def dataset_label(data: DataConfig) -> str:
 def slug(text: str) -> str:
     """``text`` made safe as a folder name (letters, digits, ``._=+-``)."""
     return _UNSAFE.sub("-", text).strip("-") or "x"
-
-
-# ---------------------------------------------------------------------------------------------
-# The built-in benchmark: what `polymodal bench` runs without a spec file.
-# ---------------------------------------------------------------------------------------------
-
-
-def default_spec() -> BenchSpec:
-    """The built-in benchmark: unimodal baselines against the ``early`` (concat) and ``late``
-    fusion presets on ``synthetic``.
-
-    On the synergy task (label = XOR of an image and an audio attribute) each modality alone is at
-    chance, late fusion cannot combine them, and early (concat) fusion can; on the redundant task
-    one modality suffices. When ``POLYMODAL_FSDD_DIR`` names a folder of FSDD recordings, the
-    ``digits-av`` dataset (real spoken digits paired with digit images) is added. Every cell is
-    evaluated with robustness, modality contribution and efficiency.
-    """
-    datasets = [
-        DataConfig(name="synthetic", task="redundant", n=2000),
-        # Without additive noise small encoders find the XOR within ~2 epochs for every seed tried.
-        DataConfig(name="synthetic", task="synergy", n=4000, noise=0.0),
-    ]
-    if os.environ.get(FSDD_ENV):
-        datasets.append(DataConfig(name="digits-av"))
-    return BenchSpec(
-        name="builtin",
-        datasets=datasets,
-        models={
-            "image-only": {"encoders": {"image": "cnn"}},
-            "audio-only": {"encoders": {"audio": "audio_conv"}},
-            "late": "late",  # presets (polymodal/presets): cnn + audio_conv encoders
-            "early": "early",
-        },
-        seeds=[0],
-        train=TrainConfig(max_epochs=5, batch_size=64, lr=1e-3, progress=False),
-        eval=BenchEval(robustness=True, contribution=True, efficiency=True),
-    )

@@ -254,9 +254,8 @@ def bench(
     """
 
     def body() -> None:
-        from polymodal.bench.cells import load_spec
+        from polymodal.bench.cells import default_spec, load_spec
         from polymodal.bench.report import run_and_report
-        from polymodal.bench.spec import default_spec
 
         bench_spec = load_spec(spec) if spec is not None else default_spec()
         bench_dir = out or Path("runs") / (bench_spec.name or "bench")

@@ -1,5 +1,6 @@
-"""digits-av: missing-folder errors, pairing by label, splits by takes and speakers, determinism,
-degradation knobs, and (on the real FSDD when present) the default difficulty."""
+"""digits-av: the default folder, missing-folder errors, pairing by label, splits by takes and
+speakers, determinism, degradation knobs, and (on the real FSDD when present) the default
+difficulty."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from threadpoolctl import threadpool_limits
 
 from polymodal.data.builtin.digits_av import (
     ENV_VAR,
+    FSDD_SAMPLE,
     digits_av,
     find_recordings,
     mix_at_snr,
@@ -64,22 +66,21 @@ def parse(sample_id: str) -> tuple[int, str, int, int]:
     return int(digit), speaker, int(take), int(image)
 
 
-def test_no_folder_says_what_to_download_and_how_to_point_at_it(monkeypatch):
-    monkeypatch.delenv(ENV_VAR, raising=False)
-    with pytest.raises(DataError) as info:
-        digits_av(seed=0)
-    message = str(info.value)
-    assert "Free Spoken Digit Dataset" in message
-    assert "recordings/" in message
-    assert "data.fsdd_dir=/path/to/recordings" in message
-    assert ENV_VAR in message
+def test_no_folder_uses_the_packaged_sample(monkeypatch):
+    monkeypatch.delenv(ENV_VAR, raising=False)  # the sample's contents: test_fsdd_sample.py
+    found = find_recordings(None)
+    assert len(found) == 480
+    assert {r.path.parent for r in found} == {FSDD_SAMPLE}
 
 
 def test_folder_without_recordings_and_missing_folder_raise(tmp_path):
     (tmp_path / "notes.wav").write_bytes(b"")
     with pytest.raises(DataError, match=r"no \{digit\}_\{speaker\}_\{take\}\.wav") as info:
         digits_av(seed=0, fsdd_dir=str(tmp_path))
-    assert "Free Spoken Digit Dataset" in str(info.value)
+    message = str(info.value)
+    assert "Free Spoken Digit Dataset" in message
+    assert "data.fsdd_dir=/path/to/recordings" in message
+    assert ENV_VAR in message
     with pytest.raises(DataError, match="does not exist"):
         digits_av(seed=0, fsdd_dir=str(tmp_path / "absent"))
 

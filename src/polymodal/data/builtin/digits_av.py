@@ -5,7 +5,8 @@ Fusion*, ECCV Workshops 2018): each sample is a spoken digit and an image of the
 each modality is degraded so that neither alone reaches the ceiling.
 
 - audio: one sample per recording of the Free Spoken Digit Dataset (FSDD, Jakobovski et al.,
-  CC BY-SA 4.0), files ``{digit}_{speaker}_{take}.wav`` that the user downloads; the waveform is
+  CC BY-SA 4.0), files ``{digit}_{speaker}_{take}.wav`` (a 480-file sample ships with polymodal,
+  the full set the user downloads); the waveform is
   read at ``sample_rate`` (mono), cut to its first ``max_seconds``, mixed with white Gaussian noise
   at ``audio_snr_db`` dB SNR (noise scaled so that ``10 log10(P_signal / P_noise)`` is exactly the
   target over the cut waveform), then turned into a log-mel ``[T, n_mels]`` (25 ms window, 10 ms
@@ -74,6 +75,8 @@ from polymodal.registry import DATASETS
 
 ENV_VAR = "POLYMODAL_FSDD_DIR"
 FSDD_URL = "https://github.com/Jakobovski/free-spoken-digit-dataset"
+FSDD_SAMPLE = Path(__file__).with_name("fsdd_sample")
+"""The FSDD sample packaged with polymodal: 480 recordings, the default folder (its README.md)."""
 FSDD_TEST_TAKES = range(5)  # the dataset's own convention: takes 0-4 are its test split
 _NAME = re.compile(r"^(\d)_([A-Za-z0-9-]+)_(\d+)\.wav$")
 _HOW_TO = (
@@ -99,20 +102,15 @@ class Recording:
 def find_recordings(fsdd_dir: str | None) -> list[Recording]:
     """The FSDD recordings in ``fsdd_dir`` (or its ``recordings/``), sorted by file name.
 
-    ``fsdd_dir`` None reads the environment variable ``POLYMODAL_FSDD_DIR``.
+    ``fsdd_dir`` None reads the environment variable ``POLYMODAL_FSDD_DIR``, and without it
+    uses the packaged sample :data:`FSDD_SAMPLE`.
 
     Raises:
-        DataError: no folder given, the folder does not exist, or it holds no
+        DataError: the folder does not exist, or it holds no
             ``{digit}_{speaker}_{take}.wav`` file; the message says what to download and how to
             point at it.
     """
-    chosen = fsdd_dir if fsdd_dir is not None else os.environ.get(ENV_VAR)
-    if not chosen:
-        raise DataError(
-            "digits-av needs the recordings of the Free Spoken Digit Dataset, and no folder is set",
-            where="data.fsdd_dir",
-            fix=_HOW_TO,
-        )
+    chosen = fsdd_dir if fsdd_dir is not None else os.environ.get(ENV_VAR) or str(FSDD_SAMPLE)
     folder = Path(chosen).expanduser()
     if not folder.is_dir():
         raise DataError(
@@ -295,14 +293,16 @@ def digits_av(
     val_fraction: float = 0.1,
     normalize_audio: bool = True,
 ) -> DataBundle:
-    """Real spoken digits (FSDD, user-supplied) paired by label with scikit-learn's digit images.
+    """Real spoken digits (FSDD: a packaged sample or your folder) paired with digit images.
 
     Args:
         seed: seed of the image split, the val split, the pairing and the degradations.
         state: ``{"audio_mean": [M], "audio_std": [M]}`` from an earlier build, reused for
             normalisation instead of this build's training statistics.
         fsdd_dir: folder of FSDD's ``{digit}_{speaker}_{take}.wav`` files (its ``recordings/``,
-            or the repository root that holds it); None reads ``POLYMODAL_FSDD_DIR``.
+            or the repository root that holds it); None reads ``POLYMODAL_FSDD_DIR``, and
+            without it the 480 recordings packaged in ``data/builtin/fsdd_sample``
+            (CC BY-SA 4.0; 120 test samples; the module docstring says how they were drawn).
         image_noise: std of Gaussian noise added to images scaled to [0, 1] (0: none).
         image_occlusion: side in pixels (of 8) of a random square set to 0 (0: none).
         audio_snr_db: SNR in dB of white noise mixed into each recording (None: none).
@@ -316,16 +316,8 @@ def digits_av(
         val_fraction: share of the non-test recordings (and images) used for val.
         normalize_audio: standardise each mel bin with the training split's mean and std.
     """
-    _check(
-        sample_rate,
-        n_mels,
-        max_seconds,
-        image_size,
-        image_noise,
-        image_occlusion,
-        image_test_fraction,
-        val_fraction,
-    )
+    sizes = (sample_rate, n_mels, max_seconds, image_size)
+    _check(*sizes, image_noise, image_occlusion, image_test_fraction, val_fraction)
     recordings = find_recordings(fsdd_dir)
     degradation = Degradation(image_noise, image_occlusion, audio_snr_db)
     build = _builder(seed, degradation, sample_rate, n_mels, max_seconds, image_size)
