@@ -108,9 +108,6 @@ class BenchSpec(BaseModel):
     plugins: list[str] = Field(default_factory=list)
     """Modules registering the user's own components (see :mod:`polymodal.plugins`); every
     cell's config names them, so they are imported before the cells are checked."""
-    plugins: list[str] = Field(default_factory=list)
-    """Modules registering the user's own components (see :mod:`polymodal.plugins`); every
-    cell's config names them, so they are imported before the cells are checked."""
     datasets: list[DataConfig] = Field(min_length=1)
     dataset_labels: list[str] | None = None
     models: dict[str, Any] = Field(min_length=1)
