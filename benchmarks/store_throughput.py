@@ -12,7 +12,7 @@ claim protocols (``BEGIN IMMEDIATE`` serialising every writer against row locks 
 
 Run::
 
-    .venv/bin/python benchmarks/store_throughput.py [--cells 400] [--workers 4] [--repeats 3]
+    .venv/bin/python benchmarks/store_throughput.py [--cells 1000] [--workers 4] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def measure(location: str, cells: int, workers: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cells", type=int, default=400)
+    parser.add_argument("--cells", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()

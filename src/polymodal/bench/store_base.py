@@ -70,7 +70,7 @@ CREATE INDEX IF NOT EXISTS cells_status ON cells (status, position);
 CREATE INDEX IF NOT EXISTS cells_group ON cells (dataset, model, seed);
 """
 
-_CLAIM = (
+CLAIM_SET = (
     "UPDATE cells SET status = 'running', owner = ?, ran_by = ?, heartbeat = ?, started = ?,"
     " finished = NULL, starts = starts + 1, error = NULL WHERE key = ?"
 )
@@ -325,18 +325,19 @@ class ResultsStore(ABC):
             key = self._choose(db, now, lease_s)
             if key is None:
                 return None
-            db.execute(_CLAIM, (owner, owner, now, now, key))
+            db.execute(CLAIM_SET, (owner, owner, now, now, key))
             row = db.execute("SELECT * FROM cells WHERE key = ?", (key,)).fetchone()
         return record_of(row)
 
+    def _write(self, sql: str, args: Sequence[Any]) -> int:
+        """Run one changing statement atomically; returns the number of rows it changed."""
+        with self.transaction() as db:
+            return int(db.execute(sql, args).rowcount)
+
     def _owned_update(self, sets: str, args: Sequence[Any], key: str, owner: str) -> bool:
         """``UPDATE cells SET <sets>`` on ``owner``'s running claim of ``key``; False if lost."""
-        with self.transaction() as db:
-            done = db.execute(
-                f"UPDATE cells SET {sets} WHERE key = ? AND owner = ? AND status = 'running'",
-                (*args, key, owner),
-            )
-            return done.rowcount == 1
+        sql = f"UPDATE cells SET {sets} WHERE key = ? AND owner = ? AND status = 'running'"
+        return self._write(sql, (*args, key, owner)) == 1
 
     def heartbeat(self, key: str, owner: str) -> bool:
         """Refresh the heartbeat of ``owner``'s claim on ``key``; False if the claim was lost."""

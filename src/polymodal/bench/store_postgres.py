@@ -18,15 +18,32 @@ Needs psycopg 3: ``pip install 'polymodal[postgres]'``.
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from polymodal.bench.store_base import ResultsStore, Row, StoreError, owner_alive
+from polymodal.bench.store_base import (
+    CLAIM_SET,
+    DEFAULT_LEASE_S,
+    CellRecord,
+    ResultsStore,
+    Row,
+    StoreError,
+    owner_alive,
+    record_of,
+)
 
-SCHEMES = ("postgresql", "postgres")
 CONNECT_TIMEOUT_S = 10
+
+_FREE = (
+    "SELECT key FROM cells WHERE in_plan = 1 AND (status = 'pending' OR"
+    " (status = 'running' AND (heartbeat IS NULL OR heartbeat < ?)))"
+    " ORDER BY position LIMIT 1 FOR UPDATE SKIP LOCKED"
+)
+"""The first pending or lease-expired cell that no other claim has locked (locks it)."""
+_CLAIM_FREE = CLAIM_SET.replace("WHERE key = ?", f"WHERE key = ({_FREE})") + " RETURNING *"
 
 
 def redact(url: str) -> str:
@@ -114,6 +131,20 @@ class PostgresStore(ResultsStore):
         with self._db.cursor() as cursor:
             return cursor.execute(sql.replace("?", "%s"), tuple(args)).fetchall()
 
+    def _write(self, sql: str, args: Sequence[Any]) -> int:
+        """One statement in autocommit: atomic on its own, one round trip."""
+        with self._db.cursor() as cursor:
+            return int(cursor.execute(sql.replace("?", "%s"), tuple(args)).rowcount)
+
+    def claim(self, owner: str, *, lease_s: float = DEFAULT_LEASE_S) -> CellRecord | None:
+        """As :meth:`ResultsStore.claim`; a free cell is claimed in one statement (``UPDATE
+        ... WHERE key = (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING *``)."""
+        now = time.time()
+        rows = self._rows(_CLAIM_FREE, (owner, owner, now, now, now - lease_s))
+        if rows:
+            return record_of(rows[0])
+        return super().claim(owner, lease_s=lease_s)  # cells of dead processes of this host
+
     def _lock_plan(self, db: Any) -> None:
         """Planning waits for other plans and claims, and they for it."""
         db.execute("LOCK TABLE cells IN SHARE ROW EXCLUSIVE MODE")
@@ -121,12 +152,7 @@ class PostgresStore(ResultsStore):
     def _choose(self, db: Any, now: float, lease_s: float) -> str | None:
         """The first pending or lease-expired cell not locked by another claim; else a cell of
         a dead process of this host. The row stays locked until the claim commits."""
-        row = db.execute(
-            "SELECT key FROM cells WHERE in_plan = 1 AND (status = 'pending' OR"
-            " (status = 'running' AND (heartbeat IS NULL OR heartbeat < ?)))"
-            " ORDER BY position LIMIT 1 FOR UPDATE SKIP LOCKED",
-            (now - lease_s,),
-        ).fetchone()
+        row = db.execute(_FREE, (now - lease_s,)).fetchone()
         if row is not None:
             return str(row["key"])
         mine = db.execute(
