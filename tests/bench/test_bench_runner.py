@@ -23,7 +23,7 @@ import yaml
 from polymodal.bench.cells import load_spec, parse_spec
 from polymodal.bench.report import run_and_report
 from polymodal.bench.runner import BenchmarkFailed, run_benchmark
-from polymodal.bench.store import STORE_FILE, ResultsStore
+from polymodal.bench.store import STORE_FILE, SQLiteStore
 
 SPEC = """
 name: tiny
@@ -63,7 +63,7 @@ def environment() -> dict[str, str]:
 
 def results(bench_dir: Path) -> dict[str, tuple[dict, np.ndarray]]:
     """Metrics and prediction scores of every cell, by key."""
-    with ResultsStore(bench_dir / STORE_FILE) as store:
+    with SQLiteStore(bench_dir / STORE_FILE) as store:
         cells = store.cells()
     out = {}
     for cell in cells:
@@ -129,7 +129,7 @@ def test_killed_benchmark_resumes_with_only_the_unfinished_cells(spec_file, refe
     process.wait(timeout=60)
     log.close()
     assert done_count(bench_dir) >= 1, (tmp_path / "first.log").read_text()
-    with ResultsStore(bench_dir / STORE_FILE) as store:
+    with SQLiteStore(bench_dir / STORE_FILE) as store:
         assert store.integrity() == "ok"
         before = {c.key: c for c in store.cells() if c.status == "done"}
     stamps = {
@@ -147,7 +147,7 @@ def test_killed_benchmark_resumes_with_only_the_unfinished_cells(spec_file, refe
     context = f"killed={killed} after {delay:.2f} s; done before: {sorted(before)}\n{again.stdout}"
     assert again.returncode == 0, context + again.stderr
     assert f"{len(before)} of 4 cells finished earlier: kept" in again.stdout, context
-    with ResultsStore(bench_dir / STORE_FILE) as store:
+    with SQLiteStore(bench_dir / STORE_FILE) as store:
         assert store.integrity() == "ok"
         after = {c.key: c for c in store.cells()}
     assert [after[k].status for k in KEYS] == ["done"] * 4, context
@@ -179,7 +179,7 @@ def test_two_processes_run_one_benchmark_together(spec_file, reference, tmp_path
         log.close()
     outputs = [(tmp_path / f"p{i}.log").read_text() for i in range(2)]
     assert [p.returncode for p in processes] == [0, 0], outputs
-    with ResultsStore(bench_dir / STORE_FILE) as store:
+    with SQLiteStore(bench_dir / STORE_FILE) as store:
         assert store.integrity() == "ok"
         cells = store.cells()
     assert [c.key for c in cells] == KEYS
@@ -214,7 +214,7 @@ def test_failed_cells_are_recorded_reported_and_retried(tmp_path):
     spec = parse_spec(raw)  # the spec itself is valid; the data builder refuses n=5
     with pytest.raises(BenchmarkFailed, match="1 of 1 cells failed"):
         run_and_report(spec, tmp_path)  # the report is written, then the failure raised
-    with ResultsStore(tmp_path / STORE_FILE) as store:
+    with SQLiteStore(tmp_path / STORE_FILE) as store:
         (cell,) = store.cells()
     assert cell.status == "failed"
     assert "data.n" in cell.error
@@ -223,5 +223,5 @@ def test_failed_cells_are_recorded_reported_and_retried(tmp_path):
     with pytest.raises(BenchmarkFailed):
         run_benchmark(spec, tmp_path)
     assert (tmp_path / "report.md").stat().st_mtime_ns == written  # no report of its own
-    with ResultsStore(tmp_path / STORE_FILE) as store:
+    with SQLiteStore(tmp_path / STORE_FILE) as store:
         assert store.cells()[0].starts == 2  # retried by the next invocation

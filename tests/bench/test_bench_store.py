@@ -1,4 +1,5 @@
-"""Results store: planning, atomic claims, stale claims, results, and several processes at once."""
+"""Results store contract, for every backend (SQLite, PostgreSQL): planning, atomic claims, stale
+claims, results, and several processes at once; then what is particular to SQLite."""
 
 from __future__ import annotations
 
@@ -8,15 +9,15 @@ import sqlite3
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from polymodal.bench.store import (
     STORE_FILE,
     PlannedCell,
-    ResultsStore,
+    SQLiteStore,
     StoreError,
+    connect_store,
     new_owner,
     open_store,
     owner_alive,
@@ -47,8 +48,8 @@ def planned(n: int, *, hash_of=lambda i: f"h{i}") -> list[PlannedCell]:
 
 
 @pytest.fixture
-def store(tmp_path):
-    with ResultsStore(tmp_path / STORE_FILE) as s:
+def store(store_location):
+    with connect_store(store_location) as s:
         yield s
 
 
@@ -58,7 +59,8 @@ def dead_owner() -> str:
     return f"{socket.gethostname()}:{process.pid}:deadbeef"
 
 
-def test_database_is_wal_and_sound(store, tmp_path):
+def test_sqlite_database_is_wal_and_sound(tmp_path):
+    store = SQLiteStore(tmp_path / STORE_FILE)
     mode = sqlite3.connect(tmp_path / STORE_FILE).execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"
     assert store.integrity() == "ok"
@@ -167,14 +169,14 @@ def test_cells_left_out_of_the_plan_are_kept_but_not_run(store):
 CLAIMER = """
 import json, sys, time
 from pathlib import Path
-from polymodal.bench.store import ResultsStore, new_owner
-path, go = sys.argv[1], Path(sys.argv[2])
-store = ResultsStore(path)
+from polymodal.bench.store import claim_next, connect_store, new_owner
+location, go = sys.argv[1], Path(sys.argv[2])
+store = connect_store(location)
 owner = new_owner()
 while not go.exists():
     time.sleep(0.005)
 got = []
-while (record := store.claim(owner)) is not None:
+while (record := claim_next(store, owner, poll_s=0.01)) is not None:
     got.append(record.key)
     time.sleep(0.002)
     assert store.complete(record.key, owner, {"task": "multiclass", "metrics": {}})
@@ -182,14 +184,15 @@ print(json.dumps(got))
 """
 
 
-def test_processes_claiming_together_take_every_cell_exactly_once(tmp_path):
-    path = tmp_path / STORE_FILE
-    with ResultsStore(path) as store:
+def test_four_processes_claiming_together_take_every_cell_exactly_once(store_location, tmp_path):
+    with connect_store(store_location) as store:
         store.sync(planned(40))
     go = tmp_path / "go"
     processes = [
         subprocess.Popen(
-            [sys.executable, "-c", CLAIMER, str(path), str(go)], stdout=subprocess.PIPE, text=True
+            [sys.executable, "-c", CLAIMER, store_location, str(go)],
+            stdout=subprocess.PIPE,
+            text=True,
         )
         for _ in range(4)
     ]
@@ -202,16 +205,15 @@ def test_processes_claiming_together_take_every_cell_exactly_once(tmp_path):
         claimed.append(json.loads(out))
     every = [key for keys in claimed for key in keys]
     assert sorted(every) == sorted(c.key for c in planned(40))  # no cell twice, none missed
-    with ResultsStore(path) as store:
+    with connect_store(store_location) as store:
         assert store.integrity() == "ok"
         cells = store.cells()
         assert {(c.status, c.starts, c.completions) for c in cells} == {("done", 1, 1)}
         assert len({c.ran_by for c in cells}) == sum(1 for keys in claimed if keys)
 
 
-def test_store_of_a_newer_schema_is_refused(tmp_path):
-    path = tmp_path / STORE_FILE
-    ResultsStore(path).set_meta("schema_version", "99")
+def test_store_of_a_newer_schema_is_refused(store_location):
+    with connect_store(store_location) as store:
+        store.set_meta("schema_version", "99")
     with pytest.raises(StoreError, match="schema 99"):
-        ResultsStore(path)
-    assert Path(path).is_file()
+        connect_store(store_location)

@@ -19,7 +19,7 @@ from scipy import stats
 from typer.testing import CliRunner
 
 from polymodal.bench.leaderboard import CellResult, build_leaderboard, compute_leaderboard
-from polymodal.bench.store import STORE_FILE, PlannedCell, ResultsStore, new_owner
+from polymodal.bench.store import STORE_FILE, PlannedCell, SQLiteStore, new_owner
 from polymodal.cli.main import app
 
 N = 60
@@ -227,7 +227,7 @@ def test_formats_markdown_csv_json():
 
 def write_bench(bench_dir, cells: list[CellResult]) -> None:
     """A benchmark directory holding made-up finished cells."""
-    with ResultsStore(bench_dir / STORE_FILE) as store:
+    with SQLiteStore(bench_dir / STORE_FILE) as store:
         store.set_meta("spec", json.dumps({"name": "made-up", "leaderboard": {"resamples": 150}}))
         plan = [
             PlannedCell(f"{c.dataset}/{c.model}/{c.seed}", c.dataset, c.model, c.seed, i, "h", {},

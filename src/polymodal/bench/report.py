@@ -36,7 +36,7 @@ from polymodal.bench.leaderboard import (
 )
 from polymodal.bench.runner import BenchmarkFailed, BenchResult, error_summary, run_benchmark
 from polymodal.bench.spec import BenchSpec, slug
-from polymodal.bench.store import DEFAULT_LEASE_S, STORE_FILE, CellRecord, open_store
+from polymodal.bench.store import DEFAULT_LEASE_S, CellRecord, is_bench_dir, open_store
 from polymodal.errors import PolymodalError
 from polymodal.report.blocks import Block, BulletList, Heading, Image, Paragraph, table
 from polymodal.report.files import WrittenReport, write_report_files
@@ -423,6 +423,7 @@ def run_and_report(
     lease_s: float = DEFAULT_LEASE_S,
     heartbeat_s: float | None = None,
     console: Console | None = None,
+    store: str | None = None,
 ) -> BenchResult:
     """:func:`~polymodal.bench.runner.run_benchmark` (same arguments), then write the report.
 
@@ -434,7 +435,7 @@ def run_and_report(
         ConfigError: an invalid cell config.
         BenchmarkFailed: after the report, when some cells failed.
     """
-    options = {"rerun": rerun, "lease_s": lease_s, "heartbeat_s": heartbeat_s}
+    options = {"rerun": rerun, "lease_s": lease_s, "heartbeat_s": heartbeat_s, "store": store}
     try:
         result = run_benchmark(spec, bench_dir, **options, console=console)
     except BenchmarkFailed:
@@ -453,7 +454,7 @@ def write_report(path: str | Path) -> WrittenReport:
         PolymodalError: ``path`` is neither.
     """
     path = Path(path)
-    if (path / STORE_FILE).is_file():
+    if is_bench_dir(path):
         return write_bench_report(path)
     if (path / "config.yaml").is_file():
         return write_run_report(path)

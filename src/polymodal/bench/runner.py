@@ -1,6 +1,7 @@
 """Run a benchmark cell by cell into a benchmark directory, resumably.
 
-Layout of ``BENCH_DIR``: ``results.sqlite`` (the results store, see :mod:`polymodal.bench.store`),
+Layout of ``BENCH_DIR``: ``results.sqlite`` (the results store, see :mod:`polymodal.bench.store`;
+or ``results.store``, the URL of a PostgreSQL store shared by several machines),
 ``runs/<cell>/`` (one run directory per cell), ``report.md`` and ``report.html`` (written after
 the run by :func:`polymodal.bench.report.run_and_report`, which is what ``polymodal bench`` calls).
 
@@ -32,12 +33,13 @@ from polymodal.bench.cells import Cell, expand_cells
 from polymodal.bench.spec import BenchSpec
 from polymodal.bench.store import (
     DEFAULT_LEASE_S,
-    STORE_FILE,
     CellRecord,
     PlannedCell,
     ResultsStore,
     StoreError,
+    claim_next,
     new_owner,
+    store_for,
 )
 from polymodal.config import config_to_dict
 from polymodal.errors import PolymodalError
@@ -96,12 +98,12 @@ def planned_cell(cell: Cell) -> PlannedCell:
 class Heartbeat:
     """Refreshes a claim's heartbeat every ``every`` seconds from a daemon thread.
 
-    The thread has its own connection to the store. ``lost`` becomes True if another process
-    took the claim over (this one was thought dead).
+    The thread has its own connection to the store (``store.reopen()``). ``lost`` becomes True
+    if another process took the claim over (this one was thought dead).
     """
 
-    def __init__(self, store_path: Path, key: str, owner: str, every: float) -> None:
-        self.store_path, self.key, self.owner, self.every = store_path, key, owner, every
+    def __init__(self, store: ResultsStore, key: str, owner: str, every: float) -> None:
+        self.store, self.key, self.owner, self.every = store, key, owner, every
         self.lost = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"heartbeat {key}", daemon=True)
@@ -115,7 +117,7 @@ class Heartbeat:
         self._thread.join()
 
     def _beat(self) -> None:
-        store = ResultsStore(self.store_path)
+        store = self.store.reopen()
         try:
             while not self._stop.wait(self.every):
                 if not store.heartbeat(self.key, self.owner):
@@ -163,6 +165,7 @@ def run_benchmark(
     lease_s: float = DEFAULT_LEASE_S,
     heartbeat_s: float | None = None,
     console: Console | None = None,
+    store: str | None = None,
 ) -> BenchResult:
     """Run every unfinished cell of ``spec`` into ``bench_dir`` (no report: see
     :func:`polymodal.bench.report.run_and_report`).
@@ -174,6 +177,8 @@ def run_benchmark(
         lease_s: a ``running`` cell whose heartbeat is older than this is re-run.
         heartbeat_s: seconds between heartbeats (default ``lease_s / 6``).
         console: a :class:`rich.console.Console` for the progress display (default: stdout).
+        store: the results store's URL (``postgresql://...``); default: the spec's ``store``,
+            else the store ``bench_dir`` already uses, else ``bench_dir/results.sqlite``.
 
     Raises:
         ConfigError: an invalid cell config.
@@ -182,49 +187,59 @@ def run_benchmark(
     bench_dir = Path(bench_dir)
     cells = expand_cells(spec, source=f"benchmark {spec.name}")
     bench_dir.mkdir(parents=True, exist_ok=True)
-    store = ResultsStore(bench_dir / STORE_FILE)
+    results = store_for(bench_dir, store or spec.store)
     result = BenchResult(bench_dir)
     try:
-        store.set_meta("spec", spec.model_dump_json())
-        counts = store.sync(
+        results.set_meta("spec", spec.model_dump_json(exclude={"store"}))
+        counts = results.sync(
             [planned_cell(c) for c in cells], rerun=rerun, lease_s=lease_s, bench_dir=bench_dir
         )
         every = heartbeat_s if heartbeat_s is not None else lease_s / 6.0
-        result.ran = _run_cells(store, cells, counts["kept"], lease_s, every, console)
-        result.cells = store.cells()
+        loop = _Loop(results, bench_dir, lease_s, every)
+        result.ran = _run_cells(loop, cells, counts["kept"], console)
+        result.cells = results.cells()
     finally:
-        store.close()
+        results.close()
     raise_if_failed(result)
     return result
 
 
-def _run_cells(
-    store: ResultsStore,
-    cells: list[Cell],
-    kept: int,
-    lease_s: float,
-    every: float,
-    console: Console | None,
-) -> list[str]:
-    """Claim and run cells until none is left; returns the keys this process ran."""
+@dataclass(frozen=True)
+class _Loop:
+    """What the claim loop of one process works with."""
+
+    store: ResultsStore
+    bench_dir: Path
+    lease_s: float
+    every: float
+    owner: str = field(default_factory=new_owner)
+
+
+def _run_cells(loop: _Loop, cells: list[Cell], kept: int, console: Console | None) -> list[str]:
+    """Claim and run cells until none is left; returns the keys this process ran.
+
+    While every remaining cell runs in another process, this one waits (polling): a cell whose
+    process died is taken over once its lease expires, and the benchmark ends complete.
+    """
     from polymodal.bench.progress import BenchProgress
 
     by_key = {cell.key: cell for cell in cells}
-    owner, ran = new_owner(), []
+    store, owner, ran = loop.store, loop.owner, []
+    poll = min(loop.every, 2.0)
     with BenchProgress(len(cells), console=console) as display:
         if kept:
             display.note(f"{kept} of {len(cells)} cells finished earlier: kept")
-        while (record := store.claim(owner, lease_s=lease_s)) is not None:
+        while (record := claim_next(store, owner, lease_s=loop.lease_s, poll_s=poll)) is not None:
             cell = by_key.get(record.key)
             if cell is None:
                 store.release(record.key, owner)
                 raise StoreError(
                     f"the store plans cell {record.key!r}, which this spec does not have",
-                    where=str(store.path),
+                    where=store.location,
                     fix="run one spec per benchmark directory (another --out for another)",
                 )
             ran.append(record.key)
-            _run_claimed(store, store.path, cell, record, owner, every, display)
+            _run_claimed(loop, cell, record, display)
     return ran
 
 
@@ -239,28 +254,21 @@ def raise_if_failed(result: BenchResult) -> None:
     lines = "\n".join(f"  - {', '.join(keys)}: {error}" for error, keys in by_error.items())
     raise BenchmarkFailed(
         f"{len(failed)} of {len(result.cells)} cells failed:\n{lines}",
-        where=str(result.bench_dir / STORE_FILE),
+        where=str(result.bench_dir),
         fix="fix the cause and run `polymodal bench` again: only unfinished cells run",
     )
 
 
-def _run_claimed(
-    store: ResultsStore,
-    store_path: Path,
-    cell: Cell,
-    record: CellRecord,
-    owner: str,
-    every: float,
-    display: BenchProgress,
-) -> None:
+def _run_claimed(loop: _Loop, cell: Cell, record: CellRecord, display: BenchProgress) -> None:
     """Run a claimed cell and store its outcome (done, failed, or released on Ctrl-C)."""
+    store, owner = loop.store, loop.owner
     label = f"{cell.dataset} / {cell.model} / seed {cell.seed}"
     number = cell.position + 1
     display.cell_started(label, number, store.counts()["done"])
     start = time.perf_counter()
-    with Heartbeat(store_path, cell.key, owner, every) as beat:
+    with Heartbeat(store, cell.key, owner, loop.every) as beat:
         try:
-            payload = run_cell(cell, store_path.parent / record.run_path, display)
+            payload = run_cell(cell, loop.bench_dir / record.run_path, display)
         except KeyboardInterrupt:
             store.release(cell.key, owner)
             raise

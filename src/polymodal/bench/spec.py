@@ -116,6 +116,9 @@ class BenchSpec(BaseModel):
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: BenchEval = Field(default_factory=BenchEval)
     leaderboard: LeaderboardOptions = Field(default_factory=LeaderboardOptions)
+    store: str | None = None
+    """The results store's URL (``postgresql://...``) for a benchmark shared by several
+    machines; ``--store`` overrides it. Default: ``results.sqlite`` in the benchmark directory."""
 
     @model_validator(mode="before")
     @classmethod

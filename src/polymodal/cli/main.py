@@ -246,11 +246,15 @@ def bench(
     lease: float = typer.Option(
         120.0, "--lease", min=5.0, help="Seconds without heartbeat before a running cell is re-run."
     ),
+    store: Optional[str] = typer.Option(
+        None, "--store", help="Results store URL (postgresql://...) shared by several machines."
+    ),
 ) -> None:
     """Run a benchmark (default: built-in) resumably, then write its leaderboard and reports.
 
     Finished cells are kept; an interrupted benchmark continues with the unfinished ones, and
-    several processes can share one --out directory.
+    several processes can share one --out directory (several machines: one --store database
+    and an --out folder they all reach).
     """
 
     def body() -> None:
@@ -259,7 +263,7 @@ def bench(
 
         bench_spec = load_spec(spec) if spec is not None else default_spec()
         bench_dir = out or Path("runs") / (bench_spec.name or "bench")
-        result = run_and_report(bench_spec, bench_dir, rerun=rerun, lease_s=lease)
+        result = run_and_report(bench_spec, bench_dir, rerun=rerun, lease_s=lease, store=store)
         typer.echo(result.leaderboard_markdown)
         for kind, path in result.report_paths.items():
             typer.echo(f"report ({kind}): {path}")
