@@ -140,7 +140,9 @@ def evaluate(
     ),
     split: Optional[str] = typer.Option(None, "--split", help="Split to evaluate (default: test)."),
     task: str = typer.Option(
-        "multiclass", "--task", help="Task of a predictions file: multiclass|multilabel|regression."
+        "multiclass",
+        "--task",
+        help="Task of a predictions file: multiclass|multilabel|regression|generation.",
     ),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (files only)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1),
@@ -170,9 +172,10 @@ def evaluate(
         if run_dir.is_file():  # predictions made elsewhere: same numbers, same report
             from polymodal.evaluate.external import evaluate_predictions
 
-            if task not in ("multiclass", "multilabel", "regression"):
+            if task not in ("multiclass", "multilabel", "regression", "generation"):
                 raise PolymodalError(
-                    f"unknown task {task!r}", fix="use multiclass, multilabel or regression"
+                    f"unknown task {task!r}",
+                    fix="use multiclass, multilabel, regression or generation",
                 )
             target = out or run_dir.with_name(f"{run_dir.stem}-evaluation")
             payload = evaluate_predictions(run_dir, task, target, options=options)  # type: ignore

@@ -1,0 +1,208 @@
+"""CIDEr-D and METEOR as pycocoevalcap 1.2 computes them, and its PTB tokenisation.
+
+Tokenisation (``tokenize="ptb"``, the COCO caption convention): Stanford PTBTokenizer 3.4.1 from
+pycocoevalcap's jar, lower-cased, one line per text, then pycocoevalcap's punctuation tokens
+removed; it runs Java once for a whole corpus. ``tokenize="none"`` scores the texts as given
+(split on whitespace), as pycocoevalcap's scorers do with pre-tokenised input.
+
+CIDEr-D (pycocoevalcap's ``Cider``; n = 1..4, sigma = 6): tf-idf vectors of n-grams, idf from
+the references of the *whole evaluation set* (document frequency = images whose references hold
+the n-gram, ``log(N_images) - log(max(1, df))``); per reference, the clipped cosine
+``sum min(v_h, v_r) v_r / (|v_h| |v_r|)`` times ``exp(-delta^2 / (2 sigma^2))`` where delta is
+the difference of *bigram* counts (pycocoevalcap's length); averaged over orders and references,
+times 10. The sentence scores are the per-sample statistic; the corpus score is their mean. The
+bootstrap keeps the idf of the full set fixed (resampling sentences, not re-deriving the idf).
+This module computes it with sparse matrices, not the library's loops.
+
+METEOR 1.5 (``-l en -norm``) runs pycocoevalcap's jar: one ``SCORE`` line per sample gives its
+statistics, an ``EVAL`` line over all samples the corpus score (not the mean of the sentence
+scores). Resampled corpus scores are ``EVAL`` lines over the resampled statistics. Without Java
+these raise a clear error; they never return a number computed another way.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from polymodal.errors import PolymodalError
+from polymodal.evaluate.generation._deps import require, require_java
+
+CIDER_ORDER = 4
+CIDER_SIGMA = 6.0
+PUNCTUATION = frozenset(
+    {"''", "'", "``", "`", "-LRB-", "-RRB-", "-LCB-", "-RCB-", ".", "?", "!", ",", ":", "-"}
+    | {"--", "...", ";"}
+)
+"""Tokens pycocoevalcap's PTB tokenizer wrapper removes."""
+
+
+def _package_dir(sub: str) -> Path:
+    return Path(next(iter(require("pycocoevalcap").__path__))) / sub
+
+
+def ptb_tokenize(texts: Sequence[str]) -> list[str]:
+    """Texts tokenised as pycocoevalcap's ``PTBTokenizer`` does (one Java call for all)."""
+    java = require_java("PTB tokenisation of captions")
+    jar = _package_dir("tokenizer") / "stanford-corenlp-3.4.1.jar"
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "texts.txt"
+        path.write_bytes("\n".join(t.replace("\n", " ") for t in texts).encode("utf-8"))
+        cmd = [java, "-cp", str(jar), "edu.stanford.nlp.process.PTBTokenizer"]
+        done = subprocess.run(
+            [*cmd, "-preserveLines", "-lowerCase", str(path)], capture_output=True, check=False
+        )
+    lines = done.stdout.decode("utf-8").split("\n")
+    if done.returncode != 0 or len(lines) < len(texts):
+        raise PolymodalError(
+            f"the PTB tokenizer failed: {done.stderr.decode(errors='replace')[-300:]}",
+            fix="check the Java installation",
+        )
+    return [
+        " ".join(w for w in line.rstrip().split(" ") if w not in PUNCTUATION)
+        for line in lines[: len(texts)]
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# CIDEr-D
+
+
+def _ngrams(text: str) -> Counter:
+    words = text.split()
+    return Counter(
+        tuple(words[i : i + n])
+        for n in range(1, CIDER_ORDER + 1)
+        for i in range(len(words) - n + 1)
+    )
+
+
+def _sparse(counters: list[Counter], vocab: dict[tuple, int]):
+    sparse = require("scipy.sparse")
+    rows, cols, vals = [], [], []
+    for i, counts in enumerate(counters):
+        for gram, count in counts.items():
+            rows.append(i)
+            cols.append(vocab.setdefault(gram, len(vocab)))
+            vals.append(float(count))
+    return rows, cols, vals, sparse
+
+
+def cider_d_statistics(
+    hypotheses: Sequence[str], references: Sequence[Sequence[str]]
+) -> np.ndarray:
+    """float64 ``[N]``: each sample's CIDEr-D with the idf of these N samples' references
+    (texts already tokenised: see :func:`ptb_tokenize`)."""
+    hyp_counts = [_ngrams(h) for h in hypotheses]
+    ref_counts = [_ngrams(r) for refs in references for r in refs]
+    owner = np.repeat(np.arange(len(references)), [len(r) for r in references])
+    vocab: dict[tuple, int] = {}
+    h_rows, h_cols, h_vals, sparse = _sparse(hyp_counts, vocab)
+    r_rows, r_cols, r_vals, _ = _sparse(ref_counts, vocab)
+    size = len(vocab)
+    pairs = np.unique(np.stack([owner[r_rows], r_cols]), axis=1)  # (image, n-gram) once each
+    df = np.bincount(pairs[1], minlength=size).astype(np.float64)
+    idf = np.log(float(len(references))) - np.log(np.maximum(1.0, df))
+    order = np.zeros(size, dtype=np.int64)
+    for gram, index in vocab.items():
+        order[index] = len(gram) - 1
+    orders = sparse.csr_matrix((np.ones(size), (np.arange(size), order)), shape=(size, CIDER_ORDER))
+    hyp = sparse.csr_matrix((h_vals, (h_rows, h_cols)), shape=(len(hyp_counts), size))
+    ref = sparse.csr_matrix((r_vals, (r_rows, r_cols)), shape=(len(ref_counts), size))
+    bigrams_h = np.asarray(hyp @ (order == 1)).ravel()  # pycocoevalcap's "length"
+    bigrams_r = np.asarray(ref @ (order == 1)).ravel()
+    hyp, ref = hyp.multiply(idf).tocsr(), ref.multiply(idf).tocsr()
+    norm_h = np.sqrt(np.asarray((hyp.multiply(hyp) @ orders).todense()))
+    norm_r = np.sqrt(np.asarray((ref.multiply(ref) @ orders).todense()))
+    hyp_per_ref = hyp[owner]
+    dot = np.asarray((hyp_per_ref.minimum(ref).multiply(ref) @ orders).todense())
+    denominator = norm_h[owner] * norm_r
+    value = np.where(denominator != 0, dot / np.where(denominator != 0, denominator, 1.0), dot)
+    delta = bigrams_h[owner] - bigrams_r
+    value = value * np.exp(-(delta**2) / (2 * CIDER_SIGMA**2))[:, None]
+    per_image = np.zeros((len(references), CIDER_ORDER))
+    np.add.at(per_image, owner, value)
+    counts = np.array([len(r) for r in references], dtype=np.float64)
+    return per_image.mean(axis=1) / counts * 10.0
+
+
+# --------------------------------------------------------------------------------------------
+# METEOR
+
+
+class MeteorSession:
+    """One METEOR 1.5 Java process (pycocoevalcap's jar and arguments), used as a context."""
+
+    def __init__(self) -> None:
+        java = require_java("METEOR")
+        folder = _package_dir("meteor")
+        cmd = [java, "-jar", "-Xmx2G", "meteor-1.5.jar", "-", "-", "-stdio", "-l", "en", "-norm"]
+        self._process = subprocess.Popen(
+            cmd,
+            cwd=folder,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def __enter__(self) -> MeteorSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """End the Java process."""
+        if self._process.poll() is None:
+            self._process.stdin.close()  # type: ignore[union-attr]
+            self._process.kill()
+            self._process.wait()
+
+    def _ask(self, line: str, answers: int) -> list[str]:
+        stdin, stdout = self._process.stdin, self._process.stdout
+        stdin.write(f"{line}\n".encode())  # type: ignore[union-attr]
+        stdin.flush()  # type: ignore[union-attr]
+        return [stdout.readline().decode().strip() for _ in range(answers)]  # type: ignore[union-attr]
+
+    def statistics(
+        self, hypotheses: Sequence[str], references: Sequence[Sequence[str]]
+    ) -> list[str]:
+        """METEOR's statistics line of every sample (as pycocoevalcap's ``_stat``)."""
+        out = []
+        for hyp, refs in zip(hypotheses, references, strict=True):
+            hyp = hyp.replace("|||", "").replace("  ", " ")
+            out += self._ask(" ||| ".join(("SCORE", " ||| ".join(refs), hyp)), 1)
+        return out
+
+    def evaluate(self, stats: Sequence[str]) -> tuple[float, np.ndarray]:
+        """Corpus METEOR and the sentence scores of the samples with these statistics."""
+        answers = self._ask("EVAL ||| " + " ||| ".join(stats), len(stats) + 1)
+        try:
+            values = [float(a) for a in answers]
+        except ValueError:
+            raise PolymodalError("METEOR returned no score", fix="check the Java runtime") from None
+        return values[-1], np.asarray(values[:-1])
+
+
+def meteor_resampled(stats: Sequence[str], indices: np.ndarray) -> np.ndarray:
+    """float ``[R]``: corpus METEOR of each row of sample positions ``indices`` ``[R, M]``."""
+    with MeteorSession() as session:
+        return np.array([session.evaluate([stats[i] for i in row])[0] for row in indices])
+
+
+def meteor_statistics(
+    hypotheses: Sequence[str], references: Sequence[Sequence[str]]
+) -> tuple[list[str], np.ndarray, float]:
+    """METEOR's statistics lines, sentence scores ``[N]`` and corpus score (one Java process)."""
+    if os.environ.get("POLYMODAL_NO_JAVA"):  # lets the tests check the message without Java
+        raise PolymodalError("METEOR runs Java (as pycocoevalcap does), and Java is disabled")
+    with MeteorSession() as session:
+        stats = session.statistics(hypotheses, references)
+        corpus, sentences = session.evaluate(stats)
+    return stats, sentences, corpus
