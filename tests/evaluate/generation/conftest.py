@@ -51,6 +51,9 @@ def flickr() -> dict[str, list]:
         for row in csv.DictReader(handle):
             captions[row["image"]].append(row["caption"])
     images = sorted(captions)[:300]
-    hyps = [captions[images[(i + 1) % 300]][0] if i % 2 else captions[im][0] for i, im in enumerate(images)]
+    hyps = [
+        captions[images[(i + 1) % 300]][0] if i % 2 else captions[im][0]
+        for i, im in enumerate(images)
+    ]
     hyps[3] = ""
     return {"hyps": hyps, "refs": [captions[im][1:] for im in images]}

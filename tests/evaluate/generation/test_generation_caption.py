@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 pytest.importorskip("pycocoevalcap")
-from pycocoevalcap.cider.cider import Cider  # noqa: E402
+from pycocoevalcap.cider.cider import Cider
 
-from polymodal.errors import PolymodalError  # noqa: E402
-from polymodal.evaluate.generation import caption  # noqa: E402
-from polymodal.evaluate.generation.table import _caption_texts  # noqa: E402
+from polymodal.errors import PolymodalError
+from polymodal.evaluate.generation import caption
+from polymodal.evaluate.generation.table import _caption_texts
 
 needs_java = pytest.mark.skipif(shutil.which("java") is None, reason="no Java runtime")
 

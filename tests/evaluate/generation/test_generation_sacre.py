@@ -17,9 +17,7 @@ def _streams(refs: list[list[str]]) -> list[list[str]]:
     return [list(s) for s in zip(*refs, strict=True)]
 
 
-@pytest.mark.parametrize(
-    ("lang", "tokenize"), [("en", "13a"), ("zh", "zh"), ("en", "none")]
-)
+@pytest.mark.parametrize(("lang", "tokenize"), [("en", "13a"), ("zh", "zh"), ("en", "none")])
 def test_bleu_equals_sacrebleu(tatoeba, lang, tokenize) -> None:
     hyps, refs = tatoeba[f"hyp_{lang}"], [[r] for r in tatoeba[lang]]
     stats = sacre.bleu_statistics(hyps, refs, tokenize=tokenize)

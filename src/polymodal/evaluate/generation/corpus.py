@@ -93,79 +93,34 @@ def _mean(scale: float) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     return lambda sums, sizes: scale * sums[:, 0] / sizes
 
 
-def _registry() -> dict[str, GenerationMetric]:
-    def only(fn: Callable[[np.ndarray], np.ndarray]) -> Callable:
-        return lambda sums, sizes: fn(sums)
-
-    rouge = {
-        t: GenerationMetric(
-            t, "rouge", slice(i, i + 1), _mean(1.0), True,
-            "rouge-score 0.1.2, stemmer on, F-measure, best reference, mean over samples (0-1)",
-        )
-        for i, t in enumerate(overlap.ROUGE_TYPES)
-    }  # fmt: skip
-    return {
-        "bleu": GenerationMetric(
-            "bleu",
-            "bleu",
-            None,
-            only(sacre.bleu_from_sums),
-            True,
-            "sacrebleu 2.6 corpus BLEU (0-100), exp smoothing",
-        ),
-        "chrf": GenerationMetric(
-            "chrf",
-            "chrf",
-            None,
-            only(sacre.chrf_from_sums),
-            True,
-            "sacrebleu 2.6 corpus chrF (0-100), char order 6, beta 2",
-        ),
-        "ter": GenerationMetric(
-            "ter",
-            "ter",
-            None,
-            only(sacre.ter_from_sums),
-            False,
-            "sacrebleu 2.6 corpus TER (0-100, lower is better), tercom tokenizer, lowercased",
-        ),
-        **rouge,
-        "cider_d": GenerationMetric(
-            "cider_d",
-            "cider_d",
-            None,
-            _mean(1.0),
-            True,
-            "pycocoevalcap 1.2 CIDEr-D (sigma 6, 0-10 scale), idf from this set's references",
-        ),
-        "meteor": GenerationMetric(
-            "meteor",
-            "meteor",
-            None,
-            _mean(1.0),
-            True,
-            "pycocoevalcap 1.2 METEOR 1.5 (-l en -norm, Java), corpus score from the jar",
-        ),
-        "exact_match": GenerationMetric(
-            "exact_match",
-            "answers",
-            slice(0, 1),
-            _mean(100.0),
-            True,
-            "SQuAD v2.0 exact match (0-100), squad normalisation, best reference",
-        ),
-        "token_f1": GenerationMetric(
-            "token_f1",
-            "answers",
-            slice(1, 2),
-            _mean(100.0),
-            True,
-            "SQuAD v2.0 token F1 (0-100), squad normalisation, best reference",
-        ),
-    }
+def _only(fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    return lambda sums, sizes: fn(sums)
 
 
-GENERATION_METRICS: dict[str, GenerationMetric] = _registry()
+_ROUGE = "rouge-score 0.1.2, stemmer on, F-measure, best reference, mean over samples (0-1)"
+_SPECS: tuple[tuple[str, str, slice | None, Callable, bool, str], ...] = (
+    ("bleu", "bleu", None, _only(sacre.bleu_from_sums), True,
+     "sacrebleu 2.6 corpus BLEU (0-100), exp smoothing"),
+    ("chrf", "chrf", None, _only(sacre.chrf_from_sums), True,
+     "sacrebleu 2.6 corpus chrF (0-100), char order 6, beta 2"),
+    ("ter", "ter", None, _only(sacre.ter_from_sums), False,
+     "sacrebleu 2.6 corpus TER (0-100, lower is better), tercom tokenizer, lowercased"),
+    *((t, "rouge", slice(i, i + 1), _mean(1.0), True, _ROUGE)
+      for i, t in enumerate(overlap.ROUGE_TYPES)),
+    ("cider_d", "cider_d", None, _mean(1.0), True,
+     "pycocoevalcap 1.2 CIDEr-D (sigma 6, 0-10 scale), idf from this set's references"),
+    ("meteor", "meteor", None, _mean(1.0), True,
+     "pycocoevalcap 1.2 METEOR 1.5 (-l en -norm, Java), corpus score from the jar"),
+    ("exact_match", "answers", slice(0, 1), _mean(100.0), True,
+     "SQuAD v2.0 exact match (0-100), squad normalisation, best reference"),
+    ("token_f1", "answers", slice(1, 2), _mean(100.0), True,
+     "SQuAD v2.0 token F1 (0-100), squad normalisation, best reference"),
+)  # fmt: skip
+
+GENERATION_METRICS: dict[str, GenerationMetric] = {
+    spec[0]: GenerationMetric(*spec) for spec in _SPECS
+}
+"""The generation metrics by name (a registry: adding one is one entry of ``_SPECS``)."""
 
 
 def generation_metric(name: str) -> GenerationMetric:

@@ -26,7 +26,8 @@ def generation_blocks(payload: dict[str, Any]) -> list[Block]:
     examples = payload.get("examples") or []
     if examples:
         rows = [
-            [e["id"], e["hypothesis"] or "(empty)", " / ".join(e["references"])] for e in examples
+            [e["id"], e["hypothesis"].strip() or "(empty)", " / ".join(e["references"])]
+            for e in examples
         ]
         blocks += [Heading("Examples", 2), table(["id", "hypothesis", "references"], rows)]
     return blocks

@@ -1,0 +1,87 @@
+"""`polymodal evaluate FILE --task generation`: metrics.json, predictions table and report."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+sacrebleu = pytest.importorskip("sacrebleu")
+
+from polymodal.cli.main import app  # noqa: E402
+from polymodal.evaluate.generation import (  # noqa: E402
+    generation_metric,
+    inputs_from_table,
+    sacrebleu_paired,
+)
+
+
+def _write(path, hyps, refs) -> None:
+    rows = [
+        {"id": f"s{i}", "hypothesis": h, "references": r}
+        for i, (h, r) in enumerate(zip(hyps, refs, strict=True))
+    ]
+    pd.DataFrame(rows).to_json(path, orient="records", lines=True, force_ascii=False)
+
+
+def test_evaluate_generation_file_end_to_end(tatoeba, tmp_path) -> None:
+    hyps, refs = tatoeba["hyp_zh"][:200], [[r] for r in tatoeba["zh"][:200]]
+    _write(tmp_path / "zh.jsonl", hyps, refs)
+    out = tmp_path / "eval"
+    result = CliRunner().invoke(
+        app, ["evaluate", str(tmp_path / "zh.jsonl"), "--task", "generation", "--out", str(out),
+              "--bootstrap", "200"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    payload = json.loads((out / "metrics.json").read_text("utf-8"))
+    expected = sacrebleu.corpus_bleu(hyps, [[r[0] for r in refs]], tokenize="zh").score
+    assert payload["metrics"]["bleu"] == pytest.approx(expected, abs=1e-9)  # zh picked for zh
+    assert "tok:zh" in payload["signatures"]["bleu"]
+    ci = payload["intervals"]["bleu"]
+    assert ci["low"] < payload["metrics"]["bleu"] < ci["high"]
+    assert ci["resamples"] == 200
+    assert payload["metrics"]["ter"] == pytest.approx(
+        sacrebleu.corpus_ter(hyps, [[r[0] for r in refs]]).score, abs=1e-9
+    )
+    table = pd.read_parquet(out / "predictions.parquet")
+    assert len(table) == 200
+    assert {"stats_bleu", "stats_chrf", "stats_ter"} <= set(table.columns)
+    assert table["hypothesis"].tolist()[5:8:2] == ["", "   "]  # empty outputs kept, scored
+    inputs = inputs_from_table(table)  # corpus scores from the table alone, no text re-read
+    assert generation_metric("chrf").compute(inputs) == pytest.approx(
+        payload["metrics"]["chrf"], abs=1e-12
+    )
+    report = (out / "report.md").read_text("utf-8")
+    assert "tok:zh" in report
+    assert "## Examples" in report
+
+
+def test_two_systems_paired_from_their_tables(tatoeba, tmp_path) -> None:
+    refs = [[r] for r in tatoeba["en"][:150]]
+    tables = []
+    for name in ("hyp_en", "hyp_en_b"):
+        _write(tmp_path / f"{name}.jsonl", tatoeba[name][:150], refs)
+        result = CliRunner().invoke(
+            app, ["evaluate", str(tmp_path / f"{name}.jsonl"), "--task", "generation",
+                  "--out", str(tmp_path / name), "--bootstrap", "0"],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        tables.append(inputs_from_table(pd.read_parquet(tmp_path / name / "predictions.parquet")))
+    paired = sacrebleu_paired(generation_metric("bleu"), *tables, resamples=200)
+    a = sacrebleu.corpus_bleu(tatoeba["hyp_en"][:150], [tatoeba["en"][:150]]).score
+    b = sacrebleu.corpus_bleu(tatoeba["hyp_en_b"][:150], [tatoeba["en"][:150]]).score
+    assert (paired.baseline, paired.system) == pytest.approx((a, b), abs=1e-9)
+    assert 0 < paired.p_value <= 1
+    assert np.isfinite(paired.system_interval.half_width)
+
+
+def test_unknown_metric_and_empty_references_are_errors(tmp_path) -> None:
+    path = tmp_path / "bad.jsonl"
+    _write(path, ["a", "b"], [["a"], []])
+    result = CliRunner().invoke(app, ["evaluate", str(path), "--task", "generation"])
+    assert result.exit_code == 2
+    assert "row 2 (id 's1')" in result.output
+    assert "reference list is empty" in result.output
