@@ -43,6 +43,18 @@ def test_cider_d_equals_pycocoevalcap(tokenized) -> None:
     assert 0.2 < score < 5  # half the hypotheses are right, half another photo's caption
 
 
+def test_cider_d_edge_cases_equal_pycocoevalcap() -> None:
+    """Short, empty and repeated texts; n-grams never run across two texts."""
+    hyps = ["a", "", "b c d e f", "x y", "a a a a a", "y z w"]
+    refs = [["a b"], ["c"], ["b c d e f", "f e d c b"], ["z w"], ["a a"], ["x y", "y z w"]]
+    ours = caption.cider_d_statistics(hyps, refs)
+    gts = {i: r for i, r in enumerate(refs)}
+    _, scores = Cider().compute_score(gts, {i: [h] for i, h in enumerate(hyps)})
+    np.testing.assert_allclose(ours, scores, rtol=0, atol=1e-12)
+    assert ours[1] == 0.0
+    assert caption.cider_d_statistics(["", ""], [[""], [""]]).tolist() == [0.0, 0.0]
+
+
 @needs_java
 @pytest.mark.slow
 def test_meteor_equals_pycocoevalcap(tokenized) -> None:

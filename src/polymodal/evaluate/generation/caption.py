@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -74,23 +73,44 @@ def ptb_tokenize(texts: Sequence[str]) -> list[str]:
 # CIDEr-D
 
 
-def _ngrams(text: str) -> Counter:
-    words = text.split()
-    return Counter(
-        tuple(words[i : i + n])
-        for n in range(1, CIDER_ORDER + 1)
-        for i in range(len(words) - n + 1)
+def ngram_matrix(texts: Sequence[str], order: int = CIDER_ORDER):
+    """Counts of every word n-gram (n = 1..order) of whitespace-split ``texts``, vectorised.
+
+    Returns:
+        ``(counts, orders)``: a CSR matrix ``[len(texts), G]`` of n-gram counts and int ``[G]``
+        the order - 1 of each n-gram column (an n-gram is a column id: equal n-grams of any
+        two texts share it).
+    """
+    lengths = np.fromiter(map(len, map(str.split, texts)), dtype=np.int64, count=len(texts))
+    words = " ".join(texts).split()  # all texts' words, in order
+    vocab = {w: i for i, w in enumerate(dict.fromkeys(words))}
+    ids = np.fromiter(map(vocab.__getitem__, words), dtype=np.int64, count=len(words))
+    sentence = np.repeat(np.arange(len(texts)), lengths)
+    ends = np.repeat(np.cumsum(lengths), lengths)  # end (exclusive) of each token's text
+    position = np.arange(len(ids))
+    rows, cols, orders, offset, codes = [], [], [], 0, ids
+    for n in range(1, order + 1):
+        if n > 1:  # n-gram at i = (n-1)-gram at i, word i + n - 1; renumbered densely
+            prev = position[: len(codes) - 1]  # starts with a word n - 1 places on
+            pairs = codes[: len(prev)] * (len(vocab) + 1) + ids[prev + n - 1]
+            codes = np.unique(pairs, return_inverse=True)[1].ravel()
+        starts = position[: len(codes)]
+        keep = starts + n <= ends[: len(codes)]
+        if not keep.any():
+            break
+        width = int(codes.max()) + 1  # codes are dense; n-grams across texts stay empty
+        rows.append(sentence[: len(codes)][keep])
+        cols.append(codes[keep] + offset)
+        orders.append(np.full(width, n - 1))
+        offset += width
+    if not rows:  # no words at all
+        return sparse.csr_matrix((len(texts), 0)), np.zeros(0, dtype=np.int64)
+    matrix = sparse.csr_matrix(
+        (np.ones(sum(len(r) for r in rows)), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(len(texts), offset),
     )
-
-
-def _sparse(counters: list[Counter], vocab: dict[tuple, int]):
-    rows, cols, vals = [], [], []
-    for i, counts in enumerate(counters):
-        for gram, count in counts.items():
-            rows.append(i)
-            cols.append(vocab.setdefault(gram, len(vocab)))
-            vals.append(float(count))
-    return rows, cols, vals
+    matrix.sum_duplicates()
+    return matrix, np.concatenate(orders)
 
 
 def cider_d_statistics(
@@ -98,22 +118,18 @@ def cider_d_statistics(
 ) -> np.ndarray:
     """float64 ``[N]``: each sample's CIDEr-D with the idf of these N samples' references
     (texts already tokenised: see :func:`ptb_tokenize`)."""
-    hyp_counts = [_ngrams(h) for h in hypotheses]
-    ref_counts = [_ngrams(r) for refs in references for r in refs]
+    if not len(hypotheses):
+        return np.zeros(0)
     owner = np.repeat(np.arange(len(references)), [len(r) for r in references])
-    vocab: dict[tuple, int] = {}
-    h_rows, h_cols, h_vals = _sparse(hyp_counts, vocab)
-    r_rows, r_cols, r_vals = _sparse(ref_counts, vocab)
-    size = len(vocab)
-    pairs = np.unique(np.stack([owner[r_rows], r_cols]), axis=1)  # (image, n-gram) once each
-    df = np.bincount(pairs[1], minlength=size).astype(np.float64)
+    counts, order = ngram_matrix([*hypotheses, *(r for refs in references for r in refs)])
+    hyp, ref = counts[: len(hypotheses)], counts[len(hypotheses) :]
+    size = counts.shape[1]
+    images = sparse.csr_matrix(
+        (np.ones(len(owner)), (owner, np.arange(len(owner)))), shape=(len(references), len(owner))
+    )
+    df = (images @ ref).getnnz(axis=0).astype(np.float64)  # images whose references hold it
     idf = np.log(float(len(references))) - np.log(np.maximum(1.0, df))
-    order = np.zeros(size, dtype=np.int64)
-    for gram, index in vocab.items():
-        order[index] = len(gram) - 1
     orders = sparse.csr_matrix((np.ones(size), (np.arange(size), order)), shape=(size, CIDER_ORDER))
-    hyp = sparse.csr_matrix((h_vals, (h_rows, h_cols)), shape=(len(hyp_counts), size))
-    ref = sparse.csr_matrix((r_vals, (r_rows, r_cols)), shape=(len(ref_counts), size))
     bigrams_h = np.asarray(hyp @ (order == 1)).ravel()  # pycocoevalcap's "length"
     bigrams_r = np.asarray(ref @ (order == 1)).ravel()
     hyp, ref = hyp.multiply(idf).tocsr(), ref.multiply(idf).tocsr()

@@ -74,19 +74,56 @@ class GenerationMetric:
 
     def compute_resampled(self, inputs: GenerationInputs, indices: np.ndarray) -> np.ndarray:
         """float ``[R]``: the corpus score of each row of sample positions ``indices [R, M]``."""
-        indices = np.asarray(indices, dtype=np.int64)
+        indices = np.asarray(indices)
         if self.family == "meteor":
             return caption.meteor_resampled(inputs.stats["meteor"], indices)
-        stats, n = self._stats(inputs), inputs.size
-        rows = max(1, CHUNK_ELEMENTS // max(n, 1))
-        out = []
-        for start in range(0, len(indices), rows):
-            chunk = indices[start : start + rows]
-            offsets = (np.arange(len(chunk)) * n)[:, None]
-            counts = np.bincount((chunk + offsets).ravel(), minlength=len(chunk) * n)
-            sums = counts.reshape(len(chunk), n).astype(np.float64) @ stats
-            out.append(self.from_sums(sums, np.full(len(chunk), chunk.shape[1])))
-        return np.concatenate(out) if out else np.zeros(0)
+        sums = resampled_sums(self._stats(inputs), indices)
+        return self.from_sums(sums, np.full(len(indices), indices.shape[1]))
+
+    def category_codes(self, inputs: GenerationInputs) -> tuple[np.ndarray, int]:
+        """Samples with equal statistics form a category (the corpus score of any sample set
+        depends only on how many of each it holds): ``(codes [N], K)``. METEOR: one category per
+        sample (its score comes from Java, so resampling stays on index rows)."""
+        if self.family == "meteor":
+            return np.arange(inputs.size), inputs.size
+        _, codes = np.unique(self._stats(inputs), axis=0, return_inverse=True)
+        codes = codes.ravel()
+        return codes, int(codes.max(initial=-1)) + 1
+
+    def from_counts(self, counts: np.ndarray, inputs: GenerationInputs) -> np.ndarray:
+        """float ``[R]``: the corpus score of sample sets given by counts ``[R, K]`` per category
+        of :meth:`category_codes`."""
+        rows = np.unique(self._stats(inputs), axis=0)
+        counts = np.asarray(counts, dtype=np.float64)
+        return self.from_sums(counts @ rows, counts.sum(axis=1))
+
+    def statistics(self, inputs: GenerationInputs) -> np.ndarray:
+        """float64 ``[N, K]``: the per-sample statistics this metric sums."""
+        return self._stats(inputs)
+
+
+def resampled_sums(stats: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """float64 ``[R, K]``: column sums of ``stats [N, K]`` over each row of ``indices [R, M]``.
+
+    Occurrence counts of each row (one ``bincount`` per chunk of rows) times ``stats`` (one
+    matrix product). Exact: counts and integer statistics are summed in float32 only when every
+    possible sum stays below 2^24 (float32 integers are exact there), else in float64.
+    """
+    n = len(stats)
+    exact32 = (
+        bool(np.all(stats == np.round(stats)))
+        and float(np.abs(stats).max(initial=0.0)) * indices.shape[1] < 2**24
+    )
+    dtype = np.float32 if exact32 else np.float64
+    table = stats.astype(dtype)
+    rows = max(1, CHUNK_ELEMENTS // max(n, 1))
+    out = np.empty((len(indices), stats.shape[1]))
+    for start in range(0, len(indices), rows):
+        chunk = indices[start : start + rows]
+        offsets = (np.arange(len(chunk), dtype=np.int64) * n)[:, None]
+        counts = np.bincount((chunk + offsets).ravel(), minlength=len(chunk) * n)
+        out[start : start + len(chunk)] = counts.reshape(len(chunk), n).astype(dtype) @ table
+    return out
 
 
 def _mean(scale: float) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
