@@ -85,3 +85,28 @@ def test_unknown_metric_and_empty_references_are_errors(tmp_path) -> None:
     assert result.exit_code == 2
     assert "row 2 (id 's1')" in result.output
     assert "reference list is empty" in result.output
+
+
+def test_generation_file_imports_neither_lightning_nor_training(tmp_path) -> None:
+    """Scoring texts made elsewhere loads no training code (fresh interpreter)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    _write(tmp_path / "t.jsonl", ["a dog runs", ""], [["a dog runs"], ["two men"]])
+    probe = (
+        "import sys\nfrom polymodal.cli.main import main\n"
+        "try:\n    main(sys.argv[1:])\nexcept SystemExit as stop:\n    assert not stop.code\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('lightning', 'polymodal.train'))))"
+    )
+    src = str(Path(__file__).resolve().parents[3] / "src")
+    args = ["evaluate", str(tmp_path / "t.jsonl"), "--task", "generation", "--bootstrap", "10"]
+    done = subprocess.run(
+        [sys.executable, "-c", probe, *args],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": src, "PATH": "/usr/bin:/bin"},
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"

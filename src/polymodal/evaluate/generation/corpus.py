@@ -24,8 +24,9 @@ import numpy as np
 from polymodal.errors import PolymodalError
 from polymodal.evaluate.generation import caption, overlap, sacre
 
-CHUNK_ELEMENTS = 1 << 22
-"""Entries of the ``[R, N]`` occurrence-count matrix built at once (about 32 MiB)."""
+CHUNK_ELEMENTS = 1 << 16
+"""Entries of the ``[R, N]`` occurrence-count matrix built at once: small enough (0.5 MiB) that
+``bincount`` writes stay in cache, which is several times faster than one big matrix."""
 
 DEFAULT_METRICS = ("bleu", "chrf", "ter", "rougeL")
 """Metrics of ``polymodal evaluate --task generation`` when none are named (no Java needed)."""

@@ -54,7 +54,7 @@ def generation_intervals(
         )
         out[name] = {
             "low": float(ci.low), "high": float(ci.high), "level": ci.level, "method": ci.method,
-            "resamples": ci.resamples, "resampling": "sentences",
+            "resamples": ci.resamples, "resampling": f"sentences ({ci.resampling})",
         }  # fmt: skip
     return out
 

@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from polymodal.errors import PolymodalError
 from polymodal.evaluate.generation._deps import require
 
 BLEU_ORDER = 4
@@ -71,6 +72,10 @@ def bleu_statistics(
     hypotheses: Sequence[str], references: Sequence[Sequence[str]], tokenize: str = "13a"
 ) -> np.ndarray:
     """int64 ``[N, 10]`` BLEU statistics (see the module docstring) with tokenizer ``tokenize``."""
+    if tokenize not in TOKENIZERS:
+        raise PolymodalError(
+            f"unknown BLEU tokenizer {tokenize!r}", fix=f"use one of {', '.join(TOKENIZERS)}"
+        )
     tokenizer: Callable[[str], str] = _metric("bleu", tokenize=tokenize).tokenizer
     out = np.zeros((len(hypotheses), 2 + 2 * BLEU_ORDER), dtype=np.int64)
     for i, (hyp, refs) in enumerate(zip(hypotheses, references, strict=True)):
