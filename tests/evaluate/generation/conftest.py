@@ -57,3 +57,20 @@ def flickr() -> dict[str, list]:
     ]
     hyps[3] = ""
     return {"hyps": hyps, "refs": [captions[im][1:] for im in images]}
+
+
+@pytest.fixture(scope="session")
+def tatoeba_groups() -> tuple[list[str], list[list[str]]]:
+    """English sentences having 2+ Chinese translations in Tatoeba, and 300 having one: each
+    with all its translations as references."""
+    path = DATA / "tatoeba-cmn-eng" / "cmn-eng.tsv"
+    if not path.is_file():
+        pytest.skip(f"no {path}")
+    groups: dict[str, list[str]] = defaultdict(list)
+    for line in path.read_text(encoding="utf-8").splitlines():
+        english, chinese = line.split("\t")[:2]
+        groups[english].append(chinese)
+    many = [k for k, v in groups.items() if len(v) > 1][:300]
+    single = [k for k, v in groups.items() if len(v) == 1][:300]
+    sources = many + single
+    return sources, [groups[k] for k in sources]

@@ -88,3 +88,18 @@ def test_signatures_equal_sacrebleu(tatoeba, flickr) -> None:
         lib.corpus_score(["x"] * len(refs), streams)
         expected = lib.get_signature().format()
         assert sacre.signature(name, sacre.num_refs(refs), tokenize) == expected
+
+
+def test_variable_reference_counts_equal_sacrebleu(tatoeba_groups) -> None:
+    """Tatoeba's English sentences with all their Chinese translations as references (one to
+    several): sacrebleu takes them as streams padded with None (``nrefs:var``)."""
+    _sources, refs = tatoeba_groups
+    assert len({len(r) for r in refs}) > 1
+    hyps = [refs[(i + 1) % len(refs)][0] if i % 3 else refs[i][-1] for i in range(len(refs))]
+    streams = [[r[k] if k < len(r) else None for r in refs] for k in range(max(map(len, refs)))]
+    for name, lib in (("bleu", BLEU(tokenize="zh")), ("chrf", CHRF()), ("ter", TER())):
+        stats = getattr(sacre, f"{name}_statistics")
+        stats = stats(hyps, refs, tokenize="zh") if name == "bleu" else stats(hyps, refs)
+        ours = getattr(sacre, f"{name}_from_sums")(stats.sum(axis=0))[0]
+        assert ours == pytest.approx(lib.corpus_score(hyps, streams).score, abs=TOL), name
+        assert sacre.signature(name, sacre.num_refs(refs), "zh").startswith("nrefs:var|")

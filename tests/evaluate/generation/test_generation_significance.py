@@ -50,6 +50,14 @@ def test_compute_resampled_equals_rescoring_each_resample(tatoeba, systems) -> N
             np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-9, err_msg=name)
 
 
+def test_indices_are_sacrebleus_draws() -> None:
+    from polymodal.evaluate.generation import sacrebleu_indices
+
+    for n, r in ((1, 3), (7, 50), (600, 20), (100_003, 4)):
+        expected = np.random.default_rng(12345).choice(n, size=(r, n), replace=True)
+        np.testing.assert_array_equal(sacrebleu_indices(n, r), expected)
+
+
 def test_interval_equals_sacrebleu_confidence(tatoeba, systems, monkeypatch) -> None:
     monkeypatch.setenv("SACREBLEU_SEED", "12345")
     for name, lib in LIBS.items():
