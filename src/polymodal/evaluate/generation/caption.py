@@ -22,6 +22,7 @@ these raise a clear error; they never return a number computed another way.
 
 from __future__ import annotations
 
+import atexit
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -205,17 +206,30 @@ class MeteorSession:
         return values[-1], np.asarray(values[:-1])
 
 
+_SHARED: list[MeteorSession] = []
+
+
+def shared_session() -> MeteorSession:
+    """One METEOR process for the whole Python process (Java loads its paraphrase tables in
+    about 10-20 s): started on first use, ended at exit."""
+    require_java("METEOR")  # checked on every use: never a number without the jar's Java
+    if not _SHARED or _SHARED[0]._process.poll() is not None:
+        _SHARED[:] = [MeteorSession()]
+        atexit.register(_SHARED[0].close)
+    return _SHARED[0]
+
+
 def meteor_resampled(stats: Sequence[str], indices: np.ndarray) -> np.ndarray:
     """float ``[R]``: corpus METEOR of each row of sample positions ``indices`` ``[R, M]``."""
-    with MeteorSession() as session:
-        return np.array([session.evaluate([stats[i] for i in row])[0] for row in indices])
+    session = shared_session()
+    return np.array([session.evaluate([stats[i] for i in row])[0] for row in indices])
 
 
 def meteor_statistics(
     hypotheses: Sequence[str], references: Sequence[Sequence[str]]
 ) -> tuple[list[str], np.ndarray, float]:
-    """METEOR's statistics lines, sentence scores ``[N]`` and corpus score (one Java process)."""
-    with MeteorSession() as session:
-        stats = session.statistics(hypotheses, references)
-        corpus, sentences = session.evaluate(stats)
+    """METEOR's statistics lines, sentence scores ``[N]`` and corpus score."""
+    session = shared_session()
+    stats = session.statistics(hypotheses, references)
+    corpus, sentences = session.evaluate(stats)
     return stats, sentences, corpus
