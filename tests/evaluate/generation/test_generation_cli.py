@@ -110,3 +110,34 @@ def test_generation_file_imports_neither_lightning_nor_training(tmp_path) -> Non
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_caption_metrics_through_evaluate_generation(flickr, tmp_path) -> None:
+    """CIDEr-D and ROUGE from a file equal the libraries; intervals come with them."""
+    import shutil
+
+    if shutil.which("java") is None:
+        pytest.skip("no Java runtime (PTB tokenisation)")
+    from pycocoevalcap.cider.cider import Cider
+    from rouge_score.rouge_scorer import RougeScorer
+
+    from polymodal.evaluate.generation import evaluate_generation
+    from polymodal.evaluate.generation.caption import ptb_tokenize
+
+    hyps, refs = flickr["hyps"][:100], flickr["refs"][:100]
+    _write(tmp_path / "c.jsonl", hyps, refs)
+    names = ["cider_d", "rougeL", "token_f1"]
+    payload = evaluate_generation(
+        tmp_path / "c.jsonl", tmp_path / "out", metrics=names, resamples=100
+    )
+    tokens = ptb_tokenize([*hyps, *(r for rs in refs for r in rs)])
+    gts = {i: tokens[100 + 4 * i : 104 + 4 * i] for i in range(100)}
+    cider, _ = Cider().compute_score(gts, {i: [tokens[i]] for i in range(100)})
+    assert payload["metrics"]["cider_d"] == pytest.approx(cider, abs=1e-9)
+    scorer = RougeScorer(["rougeL"], use_stemmer=True)
+    rouge = np.mean(
+        [scorer.score_multi(r, h)["rougeL"].fmeasure for h, r in zip(hyps, refs, strict=True)]
+    )
+    assert payload["metrics"]["rougeL"] == pytest.approx(rouge, abs=1e-9)
+    assert set(payload["intervals"]) == set(names)
+    assert "pycocoevalcap" in payload["signatures"]["cider_d"]
