@@ -145,9 +145,10 @@ def _evaluate_target(
     if run_dir.is_file():  # predictions made elsewhere: same numbers, same report
         from polymodal.evaluate.external import evaluate_predictions
 
-        if task not in ("multiclass", "multilabel", "regression"):
+        if task not in ("multiclass", "multilabel", "regression", "generation"):
             raise PolymodalError(
-                f"unknown task {task!r}", fix="use multiclass, multilabel, regression or retrieval"
+                f"unknown task {task!r}",
+                fix="use multiclass, multilabel, regression, generation or retrieval",
             )
         payload = evaluate_predictions(run_dir, task, target, metrics=names, options=options)  # type: ignore[arg-type]
         return payload, target
@@ -194,8 +195,8 @@ def evaluate(
     task: str = typer.Option(
         "multiclass",
         "--task",
-        help="Task of a predictions file: multiclass|multilabel|regression, or retrieval for "
-        "an embeddings .npz (query, gallery, positives).",
+        help="Task of a predictions file: multiclass|multilabel|regression|generation, or "
+        "retrieval for an embeddings .npz (query, gallery, positives).",
     ),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (files only)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1),

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -135,7 +135,7 @@ def infer_task(table: pd.DataFrame, task_type: TaskType) -> TaskSpec:
 
 def evaluate_predictions(
     path: str | Path,
-    task_type: TaskType,
+    task_type: TaskType | Literal["generation"],
     out_dir: str | Path,
     *,
     metrics: list[str] | None = None,
@@ -149,6 +149,18 @@ def evaluate_predictions(
     from polymodal.io import write_text_atomic
     from polymodal.report.run_report import render_run_report
 
+    if task_type == "generation":  # texts: id, hypothesis, references (own reader and metrics)
+        from polymodal.evaluate.generation import evaluate_generation
+
+        opts = options or EvaluationOptions()
+        return evaluate_generation(
+            path,
+            out_dir,
+            metrics=metrics,
+            resamples=opts.resamples,
+            level=opts.level,
+            seed=opts.seed,
+        )
     table = read_predictions(path)
     task = infer_task(table, task_type)
     out_dir = Path(out_dir)
