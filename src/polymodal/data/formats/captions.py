@@ -251,22 +251,10 @@ def captions_dataset(
         rows = [{k: v for k, v in r.items() if k != "split"} for r in rows]
     columns = [c for c in COLUMNS if c in rows[0]]
     request = ManifestRequest(
-        seed=seed,
-        state=state,
-        path=p,
-        modalities=modalities or DEFAULT_MODALITIES,  # type: ignore[arg-type]
-        label=None,
-        task=None,
-        classes=None,
-        root=root,
-        id_column="id",
-        split_column="split",
-        group_column="image",
-        val_fraction=val_fraction,
-        test_fraction=test_fraction,
-        split_seed=split_seed,
-        bad_rows=bad_rows,
-        cache_in_memory=cache_in_memory,
+        seed=seed, state=state, path=p, modalities=modalities or DEFAULT_MODALITIES,  # type: ignore[arg-type]
+        label=None, task=None, classes=None, root=root, id_column="id", split_column="split",
+        group_column="image", val_fraction=val_fraction, test_fraction=test_fraction,
+        split_seed=split_seed, bad_rows=bad_rows, cache_in_memory=cache_in_memory,
         name=name or p.stem,
-    )
+    )  # fmt: skip
     return build_manifest(request, lambda _: (rows, columns))
