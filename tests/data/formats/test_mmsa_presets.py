@@ -74,3 +74,22 @@ def test_a_preset_trains_an_epoch_and_evaluates_with_the_sentiment_metrics(tmp_p
     prediction = table["prediction"].map(lambda v: float(v[0]) if hasattr(v, "__len__") else v)
     mae = (prediction - target).abs().mean()
     assert saved["mae"] == pytest.approx(mae, rel=1e-5)
+
+
+def test_the_mosi_config_keeps_the_mult_preset_and_builds_on_an_mmsa_file(tmp_path) -> None:
+    from polymodal.config import load_config
+
+    path = write_pickle(mmsa_data(), tmp_path / "unaligned_50.pkl")
+    config_file = Path(__file__).resolve().parents[3] / "configs" / "mosi-mult.yaml"
+    config = load_config(config_file, [f"data.path={path}"])
+    preset = load_preset("mult")
+    assert config.model is not None and config.model.interaction is not None
+    interaction = {"name": config.model.interaction.name, **config.model.interaction.params}
+    assert interaction == preset["interaction"]
+    assert {"name": "concat", **config.model.fusion.params} == preset["fusion"]
+    assert set(SENTIMENT) <= set(config.eval.metrics or [])
+    bundle = mmsa_dataset(seed=0, **{k: v for k, v in config.data.params.items()})
+    model = build_model(config.model, bundle.info).eval()
+    samples = [bundle.splits["test"][i] for i in range(4)]
+    with torch.no_grad():
+        assert model(collate_samples(samples, bundle.info.modalities)).output.shape == (4, 1)

@@ -1,6 +1,6 @@
 """The ``mmsa`` dataset: CMU-MOSI, CMU-MOSEI and CH-SIMS from MMSA's feature pickles.
 
-Config (reproducing MOSI's usual setting: unaligned features, GloVe text)::
+Config (MOSI, unaligned features, MMSA's pre-extracted text features)::
 
     data:
       name: mmsa
@@ -12,9 +12,10 @@ Config (reproducing MOSI's usual setting: unaligned features, GloVe text)::
 
 Modalities (one sample; the file's layout: :mod:`polymodal.data.formats.mmsa_pickle`):
 
-- ``text``: with ``text: features`` (default) the word vectors ``[T, Dt]`` float32 (GloVe 300-d
-  for MOSI / MOSEI); with ``text: bert_ids`` the BERT token ids int64 ``[L]`` where the
-  attention mask is 1 (kind ``text``, ``vocab_size`` the largest id + 1 unless given, pad 0).
+- ``text``: with ``text: features`` (default) the per-token vectors ``[T, Dt]`` float32 (BERT
+  768-d in MMSA 2's files; GloVe 300-d in older ones); with ``text: bert_ids`` the BERT token
+  ids int64 ``[L]`` where the attention mask is 1 (kind ``text``, ``vocab_size`` the largest
+  id + 1 unless given, pad 0).
 - ``audio`` ``[Ta, Da]`` and ``vision`` ``[Tv, Dv]`` float32.
 
 Feature sequences have kind ``audio`` (a float sequence ``[T, D]``: the layout the sequence

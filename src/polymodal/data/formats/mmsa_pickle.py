@@ -7,7 +7,7 @@ alignment (``aligned_50.pkl``, ``unaligned_50.pkl``, ``unaligned_39.pkl``): a di
 ===================== =================== ==========================================================
 key                   shape               meaning
 ===================== =================== ==========================================================
-``text``              ``[N, T, Dt]``      word vectors (GloVe 300-d MOSI / MOSEI, BERT 768-d SIMS)
+``text``              ``[N, T, Dt]``      token vectors (BERT 768-d in MMSA 2, GloVe 300-d before)
 ``text_bert``         ``[N, 3, T]``       BERT token ids, attention mask, segment ids (as floats)
 ``audio``             ``[N, Ta, Da]``     acoustic features (COVAREP / librosa), may hold -inf
 ``vision``            ``[N, Tv, Dv]``     facial features (Facet / OpenFace)
