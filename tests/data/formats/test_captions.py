@@ -174,3 +174,38 @@ def test_a_coco_caption_of_an_unknown_image_id_is_named(tmp_path) -> None:
         captions_dataset(seed=0, path=path, root=str(FLICKR / "images"), modalities=MODALITIES)
     with pytest.raises(DataError, match="not a karpathy JSON"):
         captions_dataset(seed=0, path=path, format="karpathy", modalities=MODALITIES)
+
+
+def test_towers_train_and_retrieve_on_a_karpathy_json_through_train(tmp_path) -> None:
+    from polymodal.config import parse_config
+    from polymodal.evaluate.run import EvaluationOptions, evaluate_run
+    from polymodal.train.run import train
+
+    path, _ = _karpathy(tmp_path)
+    tower = {"fusion": "concat", "head": {"name": "retrieval", "embed_dim": 8}}
+    encoders = {
+        "image": {"name": "cnn", "out_dim": 8, "channels": 4, "num_blocks": 1},
+        "text": {"name": "text_gru", "out_dim": 8, "embed_dim": 8, "hidden_dim": 8},
+    }
+    config = parse_config(
+        {
+            "seed": 0,
+            "data": {
+                "name": "captions",
+                "path": str(path),
+                "root": str(FLICKR / "images"),
+                "modalities": MODALITIES,
+            },  # fmt: skip
+            "pretrain": {
+                "objective": "contrastive",
+                "towers": {m: {"encoders": {m: e}, **tower} for m, e in encoders.items()},
+            },
+            "train": {"max_epochs": 1, "batch_size": 8, "progress": False},
+        }
+    )
+    run = tmp_path / "run"
+    train(config, run)
+    metrics = evaluate_run(run, options=EvaluationOptions(resamples=0)).metrics
+    # the test split: one photo, five captions: five caption queries, one photo in the gallery
+    assert metrics["text->image/gallery"] == 1 and metrics["text->image/R@1"] == 1.0
+    assert metrics["image->text/gallery"] == 5

@@ -241,7 +241,7 @@ def mmsa_dataset(
     vocab_size: int | None = None,
     name: str | None = None,
 ) -> DataBundle:
-    """CMU-MOSI, CMU-MOSEI or CH-SIMS from an MMSA feature pickle (rules: the module docs).
+    """CMU-MOSI, CMU-MOSEI or CH-SIMS from an MMSA feature pickle (polymodal.data.formats.mmsa).
 
     Args:
         seed: unused (the file fixes the splits). Injected.
