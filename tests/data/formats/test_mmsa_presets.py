@@ -83,7 +83,8 @@ def test_the_mosi_config_keeps_the_mult_preset_and_builds_on_an_mmsa_file(tmp_pa
     config_file = Path(__file__).resolve().parents[3] / "configs" / "mosi-mult.yaml"
     config = load_config(config_file, [f"data.path={path}"])
     preset = load_preset("mult")
-    assert config.model is not None and config.model.interaction is not None
+    assert config.model is not None
+    assert config.model.interaction is not None
     interaction = {"name": config.model.interaction.name, **config.model.interaction.params}
     assert interaction == preset["interaction"]
     assert {"name": "concat", **config.model.fusion.params} == preset["fusion"]
