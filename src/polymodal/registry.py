@@ -212,7 +212,7 @@ HEADS: Registry[Any] = Registry(
 )
 DATASETS: Registry[Any] = Registry(
     "dataset",
-    ("polymodal.data.builtin", "polymodal.data.manifest"),
+    ("polymodal.data.builtin", "polymodal.data.manifest", "polymodal.data.formats"),
     injected=("seed", "state"),
 )
 METRICS: Registry[Any] = Registry("metric", ("polymodal.evaluate.metrics",))

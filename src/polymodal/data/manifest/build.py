@@ -16,6 +16,7 @@ under ``bad_rows="error"``, or an unusable result (no training rows, too few cla
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -75,7 +76,11 @@ class _Plan:
     split_column: str | None
 
 
-def _plan(request: ManifestRequest) -> _Plan:
+Reader = Callable[[Path], tuple[list[dict[str, Any]], list[str]]]
+"""Reads a manifest's ``(rows, columns)`` as :func:`read_manifest` does."""
+
+
+def _plan(request: ManifestRequest, read: Reader) -> _Plan:
     """Check the parameters, read the manifest, make its fields and labels, check its columns."""
     r = request
     manifest = Path(r.path)
@@ -85,7 +90,7 @@ def _plan(request: ManifestRequest) -> _Plan:
     task = resolve_task(r.task, r.label, r.classes)
     check_fractions(r.val_fraction, r.test_fraction, where)
     state = check_state(r.state, task, where)
-    rows, columns = read_manifest(manifest)
+    rows, columns = read(manifest)
     base = data_root(manifest, r.root)
     fields = {n: FIELDS[o.kind](n, o, base) for n, o in options.items()}
     labels = Labels(task, r.label, fixed_classes(r.classes, state, where), where)
@@ -96,9 +101,13 @@ def _plan(request: ManifestRequest) -> _Plan:
     return _Plan(manifest, rows, fields, labels, task, state, id_col, split_col)
 
 
-def build_manifest(request: ManifestRequest) -> DataBundle:
-    """The dataset :func:`manifest_dataset` describes (errors: see the module docs)."""
-    r, plan = request, _plan(request)
+def build_manifest(request: ManifestRequest, read: Reader = read_manifest) -> DataBundle:
+    """The dataset :func:`manifest_dataset` describes (errors: see the module docs).
+
+    ``read`` gives the rows of ``request.path``; another format's reader (a caption JSON, a
+    saved Hugging Face dataset: :mod:`polymodal.data.formats`) builds through the same rules.
+    """
+    r, plan = request, _plan(request, read)
     where = str(plan.manifest)
     split_seed = r.seed if r.split_seed is None else r.split_seed
     splits = assign_splits(
