@@ -11,7 +11,7 @@ run, whether both produced the same tokens, each one's generated tokens per seco
 Run::
 
     .venv/bin/python benchmarks/decode_kv_cache.py [--batch 8] [--new-tokens 64] [--strategy greedy]
-        [--device cpu]
+        [--device cpu] [--threads 0]
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--beam-width", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     return parser.parse_args()
 
 
@@ -64,6 +65,8 @@ def timed(
 def main() -> int:
     args = parse_args()
     device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     decoder = DECODERS.create(
         "transformer_decoder", memory_dim=args.d_model, vocab_size=args.vocab,

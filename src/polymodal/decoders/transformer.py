@@ -140,7 +140,7 @@ class TransformerDecoder(Decoder):
         if not use_cache:
             return super().start(memory, memory_padding_mask, use_cache=False)
         dh = self.d_model // self.heads
-        empty = memory.new_zeros((memory.shape[0], self.heads, 0, dh))
+        empty = self.embed.weight.new_zeros((memory.shape[0], self.heads, 0, dh))
         layers = tuple(block.start(memory, empty) for block in self.blocks)
         return KVCache(layers, memory_padding_mask)
 
