@@ -32,6 +32,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("polymodal.interaction",),
     ("polymodal.heads",),  # below fusion: late fusion owns one head per modality
     ("polymodal.fusion",),
+    ("polymodal.decoders",),  # read the fused token sequence; objectives and models use them
     ("polymodal.objectives",),
     ("polymodal.models",),
     ("polymodal.features",),

@@ -77,6 +77,7 @@ def test_package_registries_load_their_modules_lazily():
         "interaction",
         "fusion",
         "head",
+        "decoder",
         "dataset",
         "metric",
         "objective",

@@ -210,6 +210,9 @@ FUSIONS: Registry[Any] = Registry(
 HEADS: Registry[Any] = Registry(
     "head", ("polymodal.heads",), injected=("in_dim", "task"), checked=True
 )
+DECODERS: Registry[Any] = Registry(
+    "decoder", ("polymodal.decoders",), injected=("memory_dim", "vocab_size"), checked=True
+)
 DATASETS: Registry[Any] = Registry(
     "dataset",
     ("polymodal.data.builtin", "polymodal.data.manifest", "polymodal.data.formats"),
@@ -223,6 +226,7 @@ ALL_REGISTRIES: dict[str, Registry[Any]] = {
     "interaction": INTERACTIONS,
     "fusion": FUSIONS,
     "head": HEADS,
+    "decoder": DECODERS,
     "dataset": DATASETS,
     "metric": METRICS,
     "objective": OBJECTIVES,
