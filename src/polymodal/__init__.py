@@ -57,6 +57,7 @@ _EXPORTS: dict[str, str] = {
     "OBJECTIVES": "polymodal.registry",
     "METRICS": "polymodal.registry",
     "DATASETS": "polymodal.registry",
+    "DECODERS": "polymodal.registry",
     # component contracts (base classes)
     "Encoder": "polymodal.encoders.base",
     "Interaction": "polymodal.interaction.base",
