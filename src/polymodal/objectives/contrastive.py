@@ -14,8 +14,16 @@ over the row's positives). With the default positives ``P = I`` this is CLIP's l
 mask ``[B, B]`` gives several positives per query (e.g. several captions of one image).
 
 Missing modality: a pair where either side is absent (``present`` False) is left out entirely,
-as a query and as a candidate. The loss is computed within one process (no all-gather across
-devices).
+as a query and as a candidate.
+
+Across processes (``torch.distributed`` initialised, ``W > 1`` ranks): the embeddings and
+presence flags of every rank are gathered (:func:`~polymodal.objectives.distributed.gather_rows`,
+rank order), so ``N`` is the global batch, every rank computes the one-process loss of the global
+batch, and its local rows sit at ``offset = sum of the earlier ranks' rows`` (their targets are
+``offset + i``). The gather's backward sums over ranks, so DDP's average of the ranks' gradients
+is the one-process gradient. Shared items: a positive mask over the global batch ``[N, N]`` keeps
+duplicates on different ranks positives; a local ``[B, B]`` mask only covers the rank's own rows.
+In one process nothing changes.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from torch import Tensor, nn
 
 from polymodal.data.schema import Batch, ModelOutput
 from polymodal.errors import ConfigError, DataError
+from polymodal.objectives.distributed import gather_rows
 
 
 def tower_embedding(tower: nn.Module, batch: Batch) -> Tensor:
@@ -65,6 +74,33 @@ def _soft_cross_entropy(logits: Tensor, positives: Tensor) -> Tensor:
     return per_row[has].mean()
 
 
+def global_positives(
+    positives: Tensor | None, local: int, total: int, offset: int, device: torch.device
+) -> Tensor:
+    """The positive mask bool ``[N, N]`` over the global batch of ``total`` rows whose rows
+    ``offset ..`` are this process's ``local`` rows.
+
+    ``positives`` is None (the identity), a global mask ``[N, N]``, or a local one ``[B, B]``:
+    each process's local mask is gathered onto its diagonal block (so every process holds the
+    same mask), and rows of different processes are negatives even when they share an item. In
+    one process ``N = B`` and the mask is returned as is.
+    """
+    if positives is None:
+        return torch.eye(total, dtype=torch.bool, device=device)
+    if positives.shape == (total, total):
+        return positives.bool().to(device)
+    if positives.shape != (local, local):
+        raise DataError(
+            f"positive mask of shape {tuple(positives.shape)}, expected ({local}, {local}) or "
+            f"the global ({total}, {total})",
+            where="contrastive objective",
+            fix="give positives[i, j] = True when b_j is a positive of a_i",
+        )
+    rows = torch.zeros(local, total, dtype=torch.bool, device=device)  # this process's rows
+    rows[:, offset : offset + local] = positives.bool().to(device)
+    return gather_rows(rows)[0]
+
+
 def info_nce_loss(
     emb_a: Tensor,
     emb_b: Tensor,
@@ -85,6 +121,8 @@ def info_nce_loss(
         present_b: bool ``[B]``, likewise for modality b.
         positives: bool ``[B, B]``, ``positives[i, j]`` True when ``b_j`` is a positive of ``a_i``
             (default: the identity). Rows of ``positives.T`` are the positives of each ``b_j``.
+            Across processes: the global ``[N, N]`` mask, or a local one (see
+            :func:`global_positives`).
 
     Returns:
         Scalar loss; zero (with a graph) when no pair is valid.
@@ -97,19 +135,14 @@ def info_nce_loss(
             fix="project both modalities to the same embed_dim",
         )
     n = emb_a.shape[0]
-    if positives is None:
-        positives = torch.eye(n, dtype=torch.bool, device=emb_a.device)
-    elif positives.shape != (n, n):
-        raise DataError(
-            f"positive mask of shape {tuple(positives.shape)}, expected ({n}, {n})",
-            where="contrastive objective",
-            fix="give positives[i, j] = True when b_j is a positive of a_i",
-        )
-    valid = valid_pairs(n, present_a, present_b).to(emb_a.device)
-    a = F.normalize(emb_a[valid], dim=-1)  # [N, D]
-    b = F.normalize(emb_b[valid], dim=-1)  # [N, D]
-    pos = positives.bool()[valid][:, valid]  # [N, N]
-    logits = logit_scale * (a @ b.T)  # [N, N]
+    valid = valid_pairs(n, present_a, present_b).to(emb_a.device)  # [B]
+    emb_a, offset = gather_rows(emb_a)  # [N, D]; N = B in one process
+    emb_b, _ = gather_rows(emb_b)
+    valid, _ = gather_rows(valid)
+    pos = global_positives(positives, n, emb_a.shape[0], offset, emb_a.device)[valid][:, valid]
+    a = F.normalize(emb_a[valid], dim=-1)  # [V, D]
+    b = F.normalize(emb_b[valid], dim=-1)  # [V, D]
+    logits = logit_scale * (a @ b.T)  # [V, V]
     return (_soft_cross_entropy(logits, pos) + _soft_cross_entropy(logits.T, pos.T)) / 2
 
 

@@ -19,7 +19,14 @@ queues change.
 
 Missing modality: pairs where either side is absent are not queries; the keys of absent samples
 are not enqueued. Queue and momentum towers are registered buffers and submodules, so a
-checkpoint (``state_dict``) keeps them. Keys are not gathered across devices (one process).
+checkpoint (``state_dict``) keeps them.
+
+Across processes (``torch.distributed`` initialised, ``W > 1`` ranks): queries, keys and
+presence flags of every rank are gathered in rank order
+(:func:`~polymodal.objectives.distributed.gather_rows`), every rank computes the one-process loss
+of the global batch (gradients reach the local queries; DDP's average of the ranks' gradients is
+the one-process gradient) and enqueues the gathered keys, so the queues stay the same on every
+rank and equal to one process's. In one process nothing changes.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from torch import Tensor, nn
 from polymodal.data.schema import Batch
 from polymodal.errors import ConfigError, DataError
 from polymodal.objectives.contrastive import tower_embedding, valid_pairs
+from polymodal.objectives.distributed import gather_rows
 
 
 @torch.no_grad()
@@ -115,8 +123,10 @@ class MoCoOutput:
 
     Attributes:
         loss: the scalar loss.
-        queries: modality -> L2-normalised online embeddings ``[B, D]`` (with gradient).
-        keys: modality -> L2-normalised momentum embeddings ``[B, D]`` (no gradient).
+        queries: modality -> L2-normalised online embeddings ``[B, D]`` (with gradient; this
+            process's rows).
+        keys: modality -> L2-normalised momentum embeddings ``[B, D]`` (no gradient; this
+            process's rows).
     """
 
     loss: Tensor
@@ -193,11 +203,20 @@ class CrossModalMoCo(nn.Module):
                 for m in (a, b)
             }
         valid = valid_pairs(len(present[a]), present[a], present[b]).to(queries[a].device)
+        # across processes: every rank's rows (rank order); in one process these are the inputs
+        every_q = {m: gather_rows(queries[m])[0] for m in (a, b)}  # [N, D], grad to local rows
+        every_k = {m: gather_rows(keys[m])[0] for m in (a, b)}
+        every_valid = gather_rows(valid)[0]
         # cloned: the enqueue below writes the buffers in place, and autograd keeps the negatives
         negatives = {m: self.queues[m].negatives().clone() for m in (a, b)}
-        loss_ab = moco_loss(queries[a][valid], keys[b][valid], negatives[b], self.temperature)
-        loss_ba = moco_loss(queries[b][valid], keys[a][valid], negatives[a], self.temperature)
+        loss_ab = moco_loss(
+            every_q[a][every_valid], every_k[b][every_valid], negatives[b], self.temperature
+        )
+        loss_ba = moco_loss(
+            every_q[b][every_valid], every_k[a][every_valid], negatives[a], self.temperature
+        )
         if self.training:
             for m in (a, b):
-                self.queues[m].enqueue(keys[m][present[m].to(keys[m].device)])
+                shown = gather_rows(present[m].bool().to(keys[m].device))[0]
+                self.queues[m].enqueue(every_k[m][shown])
         return MoCoOutput(loss=(loss_ab + loss_ba) / 2, queries=queries, keys=keys)
