@@ -54,6 +54,10 @@ def accuracy(model: Any, loader: Any) -> float:
 
 
 def run_one(section: dict[str, Any], bundle: Any, seed: int, args: Any) -> dict[str, Any]:
+    """Train one model section; ``"per_head_loss": true`` in the section (removed before
+    parsing) drops the separate unimodal heads of a late-fusion model."""
+    section = dict(section)
+    per_head = bool(section.pop("per_head_loss", False))
     config = parse_config(
         {
             "seed": seed,
@@ -64,6 +68,8 @@ def run_one(section: dict[str, Any], bundle: Any, seed: int, args: Any) -> dict[
     )
     torch.manual_seed(seed)
     model = build_model(config.model, bundle.info)
+    if per_head:  # late fusion: the unimodal losses train its own per-modality heads
+        model.unimodal_heads = None
     specs = {m: bundle.info.modalities[m] for m in model.encoders}
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     val = make_dataloader(bundle.splits["val"], specs, batch_size=256)

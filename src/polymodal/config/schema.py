@@ -55,7 +55,8 @@ class ModelConfig(_Strict):
     unimodal_loss_weight: float = Field(0.0, ge=0.0)
     """w > 0 gives each encoder a linear classifier of the task on its own features, whose
     losses (weighted by w) are added during training, against modality competition (see
-    :class:`polymodal.models.multimodal.MultimodalModel`); 0 (default): none."""
+    :class:`polymodal.models.multimodal.MultimodalModel`); with late fusion, the losses train
+    its own per-modality heads instead (a loss per head). 0 (default): none."""
 
 
 class EarlyStoppingConfig(_Strict):
