@@ -72,6 +72,8 @@ def run_one(section: dict[str, Any], bundle: Any, seed: int, args: Any) -> dict[
         model.unimodal_heads = None
     specs = {m: bundle.info.modalities[m] for m in model.encoders}
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    # --cosine: the learning rate decays to 0 over the epochs (per epoch), else constant
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, args.epochs)
     val = make_dataloader(bundle.splits["val"], specs, batch_size=256)
     test = make_dataloader(bundle.splits["test"], specs, batch_size=256)
     history = []
@@ -87,6 +89,8 @@ def run_one(section: dict[str, Any], bundle: Any, seed: int, args: Any) -> dict[
             loss.backward()
             optimizer.step()
         seconds = time.perf_counter() - start
+        if args.cosine:
+            schedule.step()
         history.append((accuracy(model, val), accuracy(model, test), seconds))
     best = max(range(len(history)), key=lambda i: (history[i][0], i))
     return {
@@ -106,6 +110,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--cosine", action="store_true", help="cosine decay of the lr to 0")
     parser.add_argument("--fsdd", default=os.environ.get("POLYMODAL_FSDD_DIR", str(DEFAULT_FSDD)))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
