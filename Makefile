@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format clean-venv
+.PHONY: demo test lint format clean-venv results
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -20,6 +20,16 @@ $(STAMP): $(BIN)/python pyproject.toml
 # for a core slowed its training more than tenfold.
 demo: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/polymodal bench --out runs/demo-bench
+
+# docs/results.md: every preset on synthetic, digits-av (clean and degraded) and Tatoeba. Needs the
+# FSDD recordings (POLYMODAL_FSDD_DIR) and hours of CPU; finished cells are kept if interrupted.
+RESULTS ?= runs/results
+RESULT_SPECS := presets digits-degraded tatoeba
+results: $(STAMP)
+	for spec in $(RESULT_SPECS); do \
+		$(BIN)/polymodal bench configs/bench-$$spec.yaml --out $(RESULTS)/$$spec || exit 1; \
+	done
+	$(BIN)/python benchmarks/results_page.py $(addprefix $(RESULTS)/,$(RESULT_SPECS)) > docs/results.md
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples scripts

@@ -299,3 +299,23 @@ def test_every_model_can_be_compared_with_a_reference_model():
     missing = compute_leaderboard(made_up_cells(), reference="Z", resamples=200)
     assert missing.rows[1].baseline == "A"  # no such model: the best, with a note
     assert any("no model 'Z'" in note for note in missing.notes)
+
+
+def test_the_leaderboard_says_which_weights_each_model_was_evaluated_with():
+    cells = made_up_cells()
+    rules = {"A": ["best", "best"], "B": ["last", "best"], "C": [None]}  # C: an older run
+    for model, seeds in rules.items():
+        mine = [c for c in cells if c.model == model]
+        for cell, rule in zip(mine, seeds, strict=True):
+            if rule is not None:
+                cell.payload["weights"] = {"selection": rule, "epoch": 3, "monitor": "val/loss"}
+    board = compute_leaderboard(cells, resamples=100)
+    assert {r.model: r.selection for r in board.rows} == {"A": "best", "B": "mixed", "C": None}
+    markdown = board.to_markdown()
+    assert markdown.splitlines()[2].endswith("| rel. robustness | weights |")
+    assert "| mixed |" in markdown
+    assert "best: the best validation epoch" in board.legend()
+    # runs that do not record the rule: no column, and the legend does not mention it
+    plain = compute_leaderboard(made_up_cells(), resamples=100)
+    assert "weights" not in plain.to_markdown().splitlines()[2]
+    assert "validation epoch" not in plain.legend()

@@ -49,7 +49,7 @@ EXPECTED_STRUCTURE = """\
 ## Leaderboard
 ### synthetic-redundant (multiclass): accuracy, higher is better
 | rank | model | seeds | accuracy | N% CI | Δ vs best | p (Holm) | params | FLOPs/sample \
-| latency pN bsN (ms) | train (s) | rel. robustness |
+| latency pN bsN (ms) | train (s) | rel. robustness | weights |
 ## Efficiency and accuracy
 ### synthetic-redundant
 ## Robustness

@@ -266,3 +266,39 @@ def test_saved_config_leaves_out_a_zero_unimodal_weight():
     assert parse_config(plain) == parse_config({"model": {"encoders": {"image": "cnn"}}})
     raw = {"model": {"encoders": {"image": "cnn"}, "unimodal_loss_weight": 1.0}}
     assert config_to_dict(parse_config(raw))["model"]["unimodal_loss_weight"] == 1.0
+
+
+def test_late_fusion_trains_its_own_heads_with_the_unimodal_losses():
+    import torch.nn.functional as F
+
+    from polymodal.config import ModelConfig
+    from polymodal.data.schema import DatasetInfo, ModalityBatch, ModalitySpec, TaskSpec
+    from polymodal.models.builder import build_model
+
+    specs = {m: ModalitySpec(m, "tabular", (3,)) for m in ("a", "b")}
+    info = DatasetInfo("t", specs, TaskSpec("multiclass", 4))
+    section = {"encoders": {"a": "mlp", "b": "mlp"}, "fusion": "late", "head": None}
+    torch.manual_seed(0)
+    model = build_model(ModelConfig.model_validate(section | {"unimodal_loss_weight": 0.5}), info)
+    model.eval()  # no dropout
+    assert model.unimodal_heads is None  # no separate classifiers: the late heads are trained
+    torch.manual_seed(0)
+    plain = build_model(ModelConfig.model_validate(section), info)
+    assert list(model.state_dict()) == list(plain.state_dict())  # same parameters as without
+    present_b = torch.tensor([True, False, True, True, False])
+    inputs = {
+        "a": ModalityBatch(torch.randn(5, 3), torch.ones(5, dtype=torch.bool)),
+        "b": ModalityBatch(torch.randn(5, 3) * present_b[:, None], present_b),
+    }
+    batch = Batch([f"s{i}" for i in range(5)], inputs, torch.tensor([0, 1, 2, 3, 1]))
+    output, target = model(batch), batch.target
+    heads = model.fusion.heads
+    logits_a = heads["a"](model.encoders["a"](inputs["a"]).pooled)
+    logits_b = heads["b"](model.encoders["b"](inputs["b"]).pooled)
+    each = F.cross_entropy(logits_a, target) + F.cross_entropy(
+        logits_b[present_b], target[present_b]
+    )
+    expected = F.cross_entropy(output.output, target) + 0.5 * each / 2
+    torch.testing.assert_close(model.loss(output, target), expected)
+    torch.testing.assert_close(plain.eval().loss(plain(batch), target), F.cross_entropy(
+        plain(batch).output, target))  # fmt: skip

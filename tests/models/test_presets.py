@@ -17,6 +17,7 @@ from polymodal.presets import load_preset
 from polymodal.registry import DATASETS, ENCODERS, FUSIONS, HEADS, INTERACTIONS
 
 SUPERVISED = ["early", "late", "tfn", "lmf", "gated", "graph", "bilinear", "mult", "mmbt", "coattn"]
+UNIMODAL = {"image-only": "image", "audio-only": "audio", "text-only": "text"}
 FUSION_OF = {
     "early": "concat",
     "late": "late",
@@ -55,10 +56,10 @@ def _assert_written_out(registry, spec: dict, where: str) -> None:
     assert fields == set(spec) - {"name"}, where
 
 
-@pytest.mark.parametrize("name", [*SUPERVISED, "dual-encoder"])
+@pytest.mark.parametrize("name", [*SUPERVISED, *UNIMODAL, "dual-encoder"])
 def test_every_value_is_written_out(name: str) -> None:
     section = load_preset(name)
-    assert set(section) == {"encoders", "interaction", "fusion", "head"}
+    assert set(section) == set(ModelConfig.model_fields)
     for key, spec in section["encoders"].items():
         _assert_written_out(ENCODERS, spec, f"{name}: encoders.{key}")
     _assert_written_out(FUSIONS, section["fusion"], f"{name}: fusion")
@@ -155,3 +156,38 @@ def test_build_towers_reports_problems_under_the_tower() -> None:
         "towers.text.encoders: the tower 'text' must have an encoder of modality 'text' "
         "(it has: audio)"
     ]
+
+
+@pytest.mark.parametrize("name", SUPERVISED)
+def test_fusion_presets_train_every_encoder_with_its_own_loss(name: str) -> None:
+    # docs/experiments/preset-quality.md: without the unimodal losses the fused presets trail
+    # the unimodal baseline on degraded digits-av (modality competition)
+    assert load_preset(name)["unimodal_loss_weight"] == 1.0
+
+
+@pytest.mark.parametrize(("name", "modality"), UNIMODAL.items())
+def test_unimodal_preset_is_the_fusion_presets_encoder_alone(
+    name: str, modality: str, synthetic: DataBundle
+) -> None:
+    section = load_preset(name)
+    assert list(section["encoders"]) == [modality]
+    if modality != "text":  # the same encoder as every fusion preset
+        assert section["encoders"] == {modality: load_preset("early")["encoders"][modality]}
+    # the written-out preset is the short form {encoders: {m: NAME}} with its defaults
+    short = {"encoders": {modality: section["encoders"][modality]["name"]}}
+    torch.manual_seed(0)
+    model = build_model(ModelConfig.model_validate(section), synthetic.info)
+    torch.manual_seed(0)
+    reference = build_model(
+        parse_config({"data": {"name": "synthetic"}, "model": short}).model, synthetic.info
+    )
+    assert model.modalities == [modality]
+    state, expected = model.state_dict(), reference.state_dict()
+    assert list(state) == list(expected)
+    for key in state:
+        torch.testing.assert_close(state[key], expected[key])
+    batch = _batch(synthetic)
+    model.eval()
+    out = model(batch)
+    assert out.output.shape == (6, 2)
+    assert set(out.features) == {modality}  # the other modalities are not read

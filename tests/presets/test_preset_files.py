@@ -15,10 +15,11 @@ from polymodal.presets import load_preset, preset_description, preset_names, pre
 
 FOLDER = Path(presets.__file__).parent
 SUPERVISED = ["early", "late", "tfn", "lmf", "gated", "graph", "bilinear", "mult", "mmbt", "coattn"]
+UNIMODAL = ["image-only", "audio-only", "text-only"]
 
 
 def test_preset_names_lists_every_yaml() -> None:
-    assert preset_names() == sorted([*SUPERVISED, "clip", "moco", "dual-encoder"])
+    assert preset_names() == sorted([*SUPERVISED, *UNIMODAL, "clip", "moco", "dual-encoder"])
     assert preset_names() == sorted(p.stem for p in FOLDER.glob("*.yaml"))
 
 

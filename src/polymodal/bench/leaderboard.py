@@ -99,6 +99,9 @@ class LeaderboardRow:
         params, flops_per_sample, latency_ms_p50, train_seconds: efficiency means (None when
             not measured).
         relative_robustness: mean relative robustness (None when not measured).
+        selection: the rule that chose the evaluated weights in every seed's run (``best``:
+            best validation epoch; ``last``: last epoch; ``mixed`` when seeds differ; None when
+            the runs do not record it).
     """
 
     dataset: str
@@ -127,6 +130,7 @@ class LeaderboardRow:
     latency_ms_p50: float | None = None
     train_seconds: float | None = None
     relative_robustness: float | None = None
+    selection: str | None = None
 
 
 @dataclass
@@ -206,6 +210,11 @@ class Leaderboard:
             f"interval ({self.resamples} resamples). p: McNemar's test (accuracy) or the paired "
             f"bootstrap, Holm-corrected over the models compared with {against}; "
             f"* significant at α = {self.alpha:g}."
+        ) + (
+            " weights: which epoch's weights were evaluated (best: the best validation epoch, "
+            "val split carved from the training data; last: the last epoch)."
+            if any(r.selection is not None for r in self.rows)
+            else ""
         )
 
 
@@ -249,6 +258,9 @@ def table_cells(rows: Sequence[LeaderboardRow], level: float) -> tuple[list[str]
     robust = any(r.relative_robustness is not None for r in rows)
     if robust:
         header.append("rel. robustness")
+    selection = any(r.selection is not None for r in rows)
+    if selection:
+        header.append("weights")
     body = []
     for r in rows:
         mean = _num(r.mean) + ("" if math.isnan(r.std) else f" ± {_num(r.std)}")
@@ -267,6 +279,8 @@ def table_cells(rows: Sequence[LeaderboardRow], level: float) -> tuple[list[str]
             )
         if robust:
             cells.append(_num(r.relative_robustness, 3))
+        if selection:
+            cells.append(r.selection or "-")
         body.append(cells)
     return header, body
 
@@ -294,6 +308,15 @@ def _relative_robustness(payloads: list[dict[str, Any]]) -> float | None:
         for row in payload.get("robustness", {}).get("summary", []):
             values.append(row.get("relative_robustness"))
     return _mean_of(values)
+
+
+def _selection(payloads: list[dict[str, Any]]) -> str | None:
+    """The weight-selection rule shared by the runs (``mixed`` if they differ, None if none
+    records one)."""
+    rules = {(p.get("weights") or {}).get("selection") for p in payloads} - {None}
+    if not rules:
+        return None
+    return rules.pop() if len(rules) == 1 else "mixed"
 
 
 def _efficiency(payloads: list[dict[str, Any]]) -> dict[str, float | None]:
@@ -479,6 +502,7 @@ def _group_rows(
             "ci_kind": s.ci_kind,
             **_efficiency(payloads),
             "relative_robustness": _relative_robustness(payloads),
+            "selection": _selection(payloads),
             "baseline": best.model,
         }
         if (comparison := comparisons.get(s.model)) is not None and adjusted is not None:

@@ -55,7 +55,8 @@ class ModelConfig(_Strict):
     unimodal_loss_weight: float = Field(0.0, ge=0.0)
     """w > 0 gives each encoder a linear classifier of the task on its own features, whose
     losses (weighted by w) are added during training, against modality competition (see
-    :class:`polymodal.models.multimodal.MultimodalModel`); 0 (default): none."""
+    :class:`polymodal.models.multimodal.MultimodalModel`); with late fusion, the losses train
+    its own per-modality heads instead (a loss per head). 0 (default): none."""
 
 
 class EarlyStoppingConfig(_Strict):
@@ -82,6 +83,14 @@ class TrainConfig(_Strict):
     step_size: int = Field(10, ge=1)
     gamma: float = Field(0.1, gt=0.0, le=1.0)
     early_stopping: EarlyStoppingConfig | None = None
+    selection: Literal["best", "last"] = "best"
+    """Which weights the run keeps for evaluation (``checkpoint/model.safetensors``): ``best``,
+    those of the epoch with the best validation value of the monitored metric
+    (``early_stopping.monitor``, else ``val/loss``) on the dataset's val split, which every
+    built-in dataset carves from its training data (never from test); ``last``, those after the
+    last epoch. Without a val split ``best`` keeps the last epoch's weights. The rule used is
+    recorded in ``checkpoint/model.json`` and ``train_summary.json`` (``selection``) and in the
+    run's ``metrics.json``, and the leaderboard shows it per model."""
     gradient_clip_val: float | None = Field(None, gt=0.0)
     precision: Literal["32-true", "64-true", "bf16-mixed", "16-mixed", "bf16-true"] = "32-true"
     accelerator: str = "auto"

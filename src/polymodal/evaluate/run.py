@@ -37,7 +37,12 @@ from polymodal.rundir.layout import (
     REPORT_FILE,
     plot_path,
 )
-from polymodal.rundir.load import evaluation_split, load_run_config, load_trained
+from polymodal.rundir.load import (
+    evaluation_split,
+    load_run_config,
+    load_trained,
+    weights_selection,
+)
 
 
 @dataclass
@@ -124,6 +129,8 @@ def evaluate_run(
 
     table = _predictions(config, bundle, model, split, size, run_dir, options)
     header = {"run": config.name or run_dir.name, "dataset": config.data.name, "split": split}
+    if weights := weights_selection(run_dir):
+        header["weights"] = weights  # which epoch's weights, chosen by which rule
     used = _used_modalities(config, bundle)
     extra = _efficiency(model, dataset, used, size, run_dir) if options.efficiency else None
     payload = summarize_table(table, task, names, options, run_dir, header, efficiency=extra)

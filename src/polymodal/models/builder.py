@@ -183,7 +183,8 @@ def _build_fusion_and_head(
 def _unimodal_heads(
     cfg: ModelConfig, info: DatasetInfo, encoders: dict[str, Any]
 ) -> dict[str, nn.Module] | None:
-    """One linear classifier of the task per encoder when ``unimodal_loss_weight > 0``."""
+    """One linear classifier of the task per encoder when ``unimodal_loss_weight > 0`` (the model
+    is built without them when its fusion owns per-modality heads: those are trained instead)."""
     if cfg.unimodal_loss_weight <= 0:
         return None
     if info.task.type not in DEFAULT_HEADS:
@@ -209,7 +210,8 @@ def build_model(cfg: ModelConfig, info: DatasetInfo) -> MultimodalModel:
     dims = {key: int(enc.out_dim) for key, enc in encoders.items()}
     interaction, dims = _build_interaction(cfg, checked, dims)
     fusion, head = _build_fusion_and_head(cfg, info, checked, dims)
-    unimodal = _unimodal_heads(cfg, info, encoders)
+    # a fusion that owns per-modality heads (late) has them trained by the unimodal losses
+    unimodal = None if fusion.owns_head else _unimodal_heads(cfg, info, encoders)
     return MultimodalModel(encoders, fusion, head, interaction, unimodal, cfg.unimodal_loss_weight)
 
 

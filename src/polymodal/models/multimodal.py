@@ -50,6 +50,10 @@ class TaskDecoder(nn.Module):
 
 UNIMODAL_PREFIX = "unimodal_logits/"
 """``ModelOutput.extras`` key prefix of a unimodal head's output (``unimodal_logits/<m>``)."""
+FUSION_OUTPUT_PREFIX = "output/"
+"""``ModelOutput.extras`` key prefix of the task output of a fusion's own head for one modality
+(late fusion's ``output/<m>``); with ``unimodal_loss_weight`` > 0 and no separate unimodal heads,
+these are the outputs the unimodal losses train (a loss per head)."""
 PRESENT_PREFIX = "present/"
 """``ModelOutput.extras`` key prefix of a modality's presence mask, next to its unimodal output."""
 
@@ -71,7 +75,9 @@ class MultimodalModel(nn.Module):
     only. Training the fused model alone lets each encoder learn its own modality poorly (one
     modality's gradient signal dominates: "modality competition", Wang et al. 2020, *What Makes
     Training Multi-modal Classification Networks Hard?*, whose gradient blending weighs such
-    unimodal losses); the extra terms keep every encoder learning.
+    unimodal losses); the extra terms keep every encoder learning. Without ``unimodal_heads``, a
+    fusion that gives its own per-modality outputs (late fusion's ``output/<m>`` extras) has
+    those trained by the unimodal losses instead: a loss per head.
 
     Args:
         encoders: modality name -> encoder; the order is the modality order of the model.
@@ -161,6 +167,11 @@ class MultimodalModel(nn.Module):
             for m, head in self.unimodal_heads.items():
                 extras[f"{UNIMODAL_PREFIX}{m}"] = head(encoded[m].pooled)
                 extras[f"{PRESENT_PREFIX}{m}"] = encoded[m].present
+        elif self.unimodal_loss_weight > 0:  # a fusion with its own per-modality heads (late)
+            for m in self.encoders:
+                if f"{FUSION_OUTPUT_PREFIX}{m}" in extras:
+                    extras[f"{UNIMODAL_PREFIX}{m}"] = extras[f"{FUSION_OUTPUT_PREFIX}{m}"]
+                    extras[f"{PRESENT_PREFIX}{m}"] = encoded[m].present
         return ModelOutput(output=output, features=features, extras=extras)
 
     def _task_head(self) -> Head | TaskDecoder:
@@ -171,11 +182,13 @@ class MultimodalModel(nn.Module):
         plus ``unimodal_loss_weight`` times the mean over modalities of each unimodal head's
         task loss on the samples that have the modality (when the model has unimodal heads)."""
         loss = self._task_head().loss(output.output, target)
-        if self.unimodal_heads is None or self.unimodal_loss_weight == 0.0:
+        if self.unimodal_loss_weight == 0.0:
             return loss
         terms = []
-        for m in self.unimodal_heads:
-            logits = output.extras[f"{UNIMODAL_PREFIX}{m}"]
+        for m in self.encoders:
+            logits = output.extras.get(f"{UNIMODAL_PREFIX}{m}")
+            if logits is None:
+                continue
             present = output.extras[f"{PRESENT_PREFIX}{m}"].bool()
             if bool(present.any()):
                 terms.append(self._unimodal_loss(logits[present], target[present]))

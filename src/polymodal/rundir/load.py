@@ -24,7 +24,13 @@ from polymodal.models.builder import build_model, build_towers
 from polymodal.models.multimodal import MultimodalModel
 from polymodal.objectives.pair import PairObjective, build_objective
 from polymodal.rundir.codec import load_weights
-from polymodal.rundir.layout import config_path, data_state_path, weights_path
+from polymodal.rundir.layout import (
+    WEIGHTS_INFO_FILE,
+    checkpoint_dir,
+    config_path,
+    data_state_path,
+    weights_path,
+)
 
 
 def load_run_config(run_dir: str | Path) -> ExperimentConfig:
@@ -69,6 +75,18 @@ def load_best_weights(module: torch.nn.Module, run_dir: str | Path) -> None:
         )
     module.load_state_dict(load_weights(path))
     module.eval()
+
+
+def weights_selection(run_dir: str | Path) -> dict[str, Any]:
+    """How the run's weights were chosen, from ``checkpoint/model.json``: ``{"selection":
+    "best" | "last", "epoch": E, "monitor": M}`` (``selection`` "best": the best validation
+    epoch of ``monitor``; "last": the last epoch). Empty when the run records none (older runs
+    record no ``selection``: the key is then absent)."""
+    path = checkpoint_dir(run_dir) / WEIGHTS_INFO_FILE
+    if not path.is_file():
+        return {}
+    info = json.loads(path.read_text(encoding="utf-8"))
+    return {k: info[k] for k in ("selection", "epoch", "monitor") if k in info}
 
 
 def load_trained(run_dir: str | Path) -> tuple[ExperimentConfig, DataBundle, MultimodalModel]:

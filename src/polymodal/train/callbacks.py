@@ -20,19 +20,32 @@ _LOG = logging.getLogger("polymodal")
 
 
 class BestWeights(L.Callback):
-    """Writes ``checkpoint/model.safetensors`` whenever the monitored metric improves.
+    """Writes ``checkpoint/model.safetensors``: with ``selection="best"`` whenever the monitored
+    metric improves, with ``selection="last"`` after every epoch (so the last epoch's weights).
 
-    Without validation data (or without the metric) the last epoch's weights are kept. The
-    callback's own state (best value, epoch) goes into the resumable checkpoint, so a resumed run
-    selects the same best epoch as an uninterrupted one.
+    Without validation data (or without the metric) the last epoch's weights are kept whatever
+    the selection. ``checkpoint/model.json`` records the epoch, the metric's value and the rule
+    that chose the weights (:attr:`rule`: ``best`` or ``last``). The callback's own state (best
+    value, epoch) goes into the resumable checkpoint, so a resumed run selects the same best
+    epoch as an uninterrupted one.
     """
 
-    def __init__(self, directory: Path, monitor: str = "val/loss", mode: str = "min") -> None:
+    def __init__(
+        self,
+        directory: Path,
+        monitor: str = "val/loss",
+        mode: str = "min",
+        selection: str = "best",
+    ) -> None:
+        if selection not in ("best", "last"):
+            raise ValueError(f"selection must be 'best' or 'last', got {selection!r}")
         self.directory = Path(directory)
         self.monitor = monitor
         self.mode = mode
+        self.selection = selection
         self.best: float | None = None
         self.best_epoch: int | None = None
+        self.rule = selection
         self._told = False  # the no-validation rule is logged once per run
 
     def _improved(self, value: float) -> bool:
@@ -40,7 +53,10 @@ class BestWeights(L.Callback):
             return not math.isnan(value)
         return value < self.best if self.mode == "min" else value > self.best
 
-    def _save(self, trainer: L.Trainer, module: L.LightningModule, value: float | None) -> None:
+    def _save(
+        self, trainer: L.Trainer, module: L.LightningModule, value: float | None, rule: str
+    ) -> None:
+        self.rule = rule
         if not trainer.is_global_zero:
             return
         state = {k: v.detach().cpu() for k, v in module.model.state_dict().items()}
@@ -50,6 +66,7 @@ class BestWeights(L.Callback):
             "global_step": trainer.global_step,
             "monitor": self.monitor,
             "value": value,
+            "selection": rule,
         }
         write_json_atomic(self.directory / WEIGHTS_INFO_FILE, info)
 
@@ -62,10 +79,14 @@ class BestWeights(L.Callback):
         value = float(metric)
         if self._improved(value):
             self.best, self.best_epoch = value, trainer.current_epoch
-            self._save(trainer, module, value)
+            if self.selection == "best":
+                self._save(trainer, module, value, "best")
 
     def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        if self.monitor not in trainer.callback_metrics and self.best is None:
+        metric = trainer.callback_metrics.get(self.monitor)
+        if self.selection == "last":  # after this epoch's validation: the latest weights
+            self._save(trainer, module, None if metric is None else float(metric), "last")
+        elif metric is None and self.best is None:
             if not self._told and trainer.is_global_zero:
                 _LOG.warning(
                     "no validation metric %r (no validation split?): the last epoch's weights "
@@ -73,7 +94,7 @@ class BestWeights(L.Callback):
                     self.monitor,
                 )
                 self._told = True
-            self._save(trainer, module, None)  # no validation: keep the latest weights
+            self._save(trainer, module, None, "last")  # no validation: keep the latest weights
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best, "best_epoch": self.best_epoch}

@@ -123,7 +123,7 @@ def _trainer(
     stopping = cfg.early_stopping
     monitor = stopping.monitor if stopping else "val/loss"
     mode = stopping.mode if stopping else "min"
-    best = BestWeights(ckpt_dir, monitor=monitor, mode=mode)
+    best = BestWeights(ckpt_dir, monitor=monitor, mode=mode, selection=cfg.selection)
     last = LastCheckpoint(last_checkpoint(run_dir))
     history = MetricsHistory(history_path(run_dir))
     callbacks: list[L.Callback] = [*extra, history, best, last]
@@ -304,6 +304,7 @@ def _train_stage(
     result.best_metrics = _best_metrics(trainer, best)
     if trainer.is_global_zero:
         summary = {**metrics, "best_epoch": best.best_epoch, "epochs": trainer.current_epoch}
+        summary["selection"] = best.rule
         summary["train_seconds"] = seconds
         summary["train_rows"] = len(splits["train"])  # type: ignore[arg-type]
         write_json_atomic(run_dir / TRAIN_SUMMARY_FILE, summary)
