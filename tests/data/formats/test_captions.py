@@ -25,6 +25,14 @@ MODALITIES = {
 }
 SPLITS = ["train", "train", "train", "val", "test", "restval"]
 
+pytestmark = [
+    pytest.mark.shared_data,
+    pytest.mark.skipif(
+        not (FLICKR / "captions.csv").is_file(),
+        reason=f"real Flickr8k-1k not found at {FLICKR} (../shared/data is absent)",
+    ),
+]
+
 
 def _flickr_captions(n: int) -> dict[str, list[str]]:
     """The first ``n`` images of the Flickr8k subset and their five captions."""
