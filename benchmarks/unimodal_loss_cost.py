@@ -1,0 +1,86 @@
+"""Cost of the unimodal auxiliary losses: one training step of each fusion preset with
+``unimodal_loss_weight`` 0 against 1, measured in one run.
+
+Each step is forward + loss + backward + Adam on a batch of 64 degraded digits-av samples (the
+issue-13 recipe: 64 log-mel bins, 1 s at 8 kHz). The two variants alternate step by step over the
+same batches, so a busy machine slows both alike; the median step time of each and their ratio
+are printed. Uses the packaged FSDD sample (``POLYMODAL_FSDD_DIR`` for the full set).
+
+Run::
+
+    PYTHONPATH=src .venv/bin/python benchmarks/unimodal_loss_cost.py [--steps 40] \\
+        [--presets early tfn lmf]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from itertools import cycle, islice
+from typing import Any
+
+import torch
+
+from polymodal.config import parse_config
+from polymodal.data.loading import build_data, make_dataloader
+from polymodal.models.builder import build_model
+
+RECIPE = {
+    "name": "digits-av",
+    "image_noise": 0.5,
+    "image_occlusion": 0,
+    "audio_snr_db": 0.0,
+    "n_mels": 64,
+}
+
+
+def _model(preset: str, weight: float, info: Any) -> torch.nn.Module:
+    config = parse_config(
+        {"data": RECIPE, "model": {"preset": preset, "unimodal_loss_weight": weight}}
+    )
+    torch.manual_seed(0)
+    return build_model(config.model, info)
+
+
+def _step_ms(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: Any) -> float:
+    start = time.perf_counter()
+    loss = model.loss(model(batch), batch.target)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return (time.perf_counter() - start) * 1000.0
+
+
+def measure(preset: str, steps: int, info: Any, train: Any) -> tuple[float, float]:
+    """Median milliseconds per step without and with the unimodal losses."""
+    models = [_model(preset, w, info) for w in (0.0, 1.0)]
+    optimizers = [torch.optim.Adam(m.parameters(), lr=1e-3) for m in models]
+    for m in models:
+        m.train()
+    times: list[list[float]] = [[], []]
+    for batch in islice(cycle(train), steps + 5):
+        for i in (0, 1):  # alternate: both variants see the same load
+            times[i].append(_step_ms(models[i], optimizers[i], batch))
+    return statistics.median(times[0][5:]), statistics.median(times[1][5:])  # 5 warm-up steps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--presets", nargs="+", default=["early", "tfn", "lmf"])
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    bundle = build_data(parse_config({"data": RECIPE, "model": "early"}).data, seed=0)
+    specs = dict(bundle.info.modalities)
+    train = list(make_dataloader(bundle.splits["train"], specs, batch_size=64, shuffle=False))
+    print("| preset | w = 0 (ms/step) | w = 1 (ms/step) | ratio w1/w0 |")
+    print("|---|---|---|---|")
+    for preset in args.presets:
+        base, aux = measure(preset, args.steps, bundle.info, train)
+        print(f"| {preset} | {base:.1f} | {aux:.1f} | {aux / base:.3f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
