@@ -25,6 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
         "polymodal.nn",
         "polymodal.presets",
         "polymodal.sources",
+        "polymodal.digest",
     ),
     ("polymodal.config",),
     ("polymodal.data",),

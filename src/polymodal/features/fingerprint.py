@@ -12,62 +12,20 @@ its own content hash instead.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from polymodal.data.schema import ModalitySpec, Sample
+from polymodal.digest import canonical, digest_json, update_tensor
 from polymodal.errors import DataError
 from polymodal.features.layout import FORMAT_VERSION
 
 _PLAIN = (bool, int, float, str, type(None))
-
-
-def _canonical(value: Any, where: str) -> Any:
-    """``value`` as plain JSON data (dict keys as strings), or a :class:`DataError`."""
-    if isinstance(value, _PLAIN):
-        return value
-    if isinstance(value, Mapping):
-        return {str(k): _canonical(v, f"{where}.{k}") for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_canonical(v, f"{where}[{i}]") for i, v in enumerate(value)]
-    if isinstance(value, (set, frozenset)):
-        return sorted(_canonical(v, where) for v in value)
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, torch.dtype):
-        return str(value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return _canonical(dataclasses.asdict(value), where)
-    if hasattr(value, "model_dump"):  # pydantic models (configs)
-        return _canonical(value.model_dump(), where)
-    raise DataError(
-        f"cannot fingerprint a value of type {type(value).__name__}",
-        where=where,
-        fix="pass JSON-like values (dict, list, str, number, bool, None) in config and extra",
-    )
-
-
-def _digest_json(document: Any) -> str:
-    text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _update_tensor(hasher: Any, tensor: Tensor) -> None:
-    """Feed a tensor's dtype, shape and raw bytes (contiguous, on CPU) to ``hasher``."""
-    t = tensor.detach().cpu().contiguous()
-    hasher.update(f"{t.dtype}|{tuple(t.shape)}|".encode())
-    hasher.update(t.reshape(-1).view(torch.uint8).numpy())
 
 
 def weights_digest(module: nn.Module) -> str:
@@ -77,7 +35,7 @@ def weights_digest(module: nn.Module) -> str:
     hasher = hashlib.sha256()
     for name in sorted(tensors):
         hasher.update(name.encode("utf-8") + b"\0")
-        _update_tensor(hasher, tensors[name])
+        update_tensor(hasher, tensors[name])
     return hasher.hexdigest()
 
 
@@ -96,7 +54,7 @@ def _plain_attributes(module: nn.Module) -> dict[str, Any]:
     """Public plain attributes of a module (``training`` excluded); modules, tensors and other
     objects are left out: weights and structure cover them."""
     return {
-        key: _canonical(value, key)
+        key: canonical(value, key)
         for key, value in sorted(vars(module).items())
         if not key.startswith("_") and key != "training" and _is_plain(value)
     }
@@ -123,7 +81,7 @@ def _spec_document(spec: ModalitySpec) -> dict[str, Any]:
         "shape": list(spec.shape),
         "vocab_size": spec.vocab_size,
         "pad_id": spec.pad_id,
-        "meta": _canonical(spec.meta, "spec.meta"),
+        "meta": canonical(spec.meta, "spec.meta"),
     }
 
 
@@ -152,7 +110,7 @@ def dataset_digest(data: Dataset[Sample] | Mapping[str, Dataset[Sample]], modali
             if value is None:
                 hasher.update(b"absent|")
             elif isinstance(value, Tensor):
-                _update_tensor(hasher, value)
+                update_tensor(hasher, value)
             else:
                 raise DataError(
                     f"input of modality {modality!r} is a {type(value).__name__}, not a tensor",
@@ -186,11 +144,11 @@ def fingerprint(
         "format": FORMAT_VERSION,
         "torch": torch.__version__,
         "encoder_class": f"{type(encoder).__module__}.{type(encoder).__qualname__}",
-        "encoder_config": _canonical(config, "config"),
+        "encoder_config": canonical(config, "config"),
         "encoder_structure": describe_module(encoder),
         "weights": weights_digest(encoder),
         "spec": _spec_document(spec),
         "dataset": str(dataset_digest),
-        "extra": _canonical(extra, "extra"),
+        "extra": canonical(extra, "extra"),
     }
-    return _digest_json(document)
+    return digest_json(document)

@@ -23,8 +23,9 @@ from typing import Any, Literal
 
 from polymodal.data.bundle import DataBundle
 from polymodal.data.manifest.dataset import ManifestDataset, Record
+from polymodal.data.manifest.derived import make_field
 from polymodal.data.manifest.errors import bad_rows_error
-from polymodal.data.manifest.fields import FIELDS, Field, TextField
+from polymodal.data.manifest.fields import Field, TextField
 from polymodal.data.manifest.labels import Labels
 from polymodal.data.manifest.options import ManifestModality, validate_modalities
 from polymodal.data.manifest.params import check_choices, check_fractions, resolve_task
@@ -60,6 +61,7 @@ class ManifestRequest:
     bad_rows: Literal["error", "skip"]
     cache_in_memory: bool
     name: str | None
+    derived_cache: str | None = None
 
 
 @dataclass
@@ -92,7 +94,7 @@ def _plan(request: ManifestRequest, read: Reader) -> _Plan:
     state = check_state(r.state, task, where)
     rows, columns = read(manifest)
     base = data_root(manifest, r.root)
-    fields = {n: FIELDS[o.kind](n, o, base) for n, o in options.items()}
+    fields = {n: make_field(n, o, base, r.derived_cache) for n, o in options.items()}
     labels = Labels(task, r.label, fixed_classes(r.classes, state, where), where)
     id_col = optional_column(r.id_column, "id", columns, "id", where)
     split_col = optional_column(r.split_column, "split", columns, "split", where)
@@ -210,6 +212,7 @@ def manifest_dataset(
     bad_rows: Literal["error", "skip"] = "error",
     cache_in_memory: bool = True,
     name: str | None = None,
+    derived_cache: str | None = None,
 ) -> DataBundle:
     """A dataset from a JSONL, CSV or Parquet manifest (rules: :mod:`polymodal.data.manifest`).
 
@@ -235,6 +238,8 @@ def manifest_dataset(
         bad_rows: ``error`` (raise, listing bad rows) or ``skip`` (leave them out, recorded).
         cache_in_memory: keep preprocessed samples in memory; False decodes on each access.
         name: the dataset's name (default: the manifest's file name without suffix).
+        derived_cache: the folder where values of ``derive:`` modalities are cached by content
+            (:mod:`polymodal.data.derive`); None computes them for this build only.
 
     Returns a :class:`DataBundle` of ``train``, ``val`` and ``test`` :class:`ManifestDataset`;
     raises ConfigError or DataError (see :mod:`polymodal.data.manifest.build`).

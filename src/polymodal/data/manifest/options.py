@@ -13,7 +13,7 @@ from polymodal.errors import ConfigError
 _KIND_OPTIONS: dict[str, frozenset[str]] = {
     "text": frozenset(
         {"column", "text_is_path", "tokenizer", "tokenizer_path", "max_length", "min_freq"}
-        | {"max_vocab_size", "lowercase"}
+        | {"max_vocab_size", "lowercase", "derive", "from_video"}
     ),
     "image": frozenset({"column", "size", "channels", "mean", "std", "processor", "preset"}),
     "audio": frozenset(
@@ -67,8 +67,12 @@ class ManifestModality(BaseModel):
         fps: video, ``rate`` only: frames kept per second.
         sampling: video: ``uniform`` or ``rate`` (:mod:`polymodal.data.transforms.video`).
         folder_fps: video: frame rate of clips given as folders of frames (needed by ``rate``).
-        from_video: audio: read every cell from a video file's audio track (True), read every
-            cell as a sound file (False), or decide by the file's suffix (None, the default).
+        from_video: audio (and derived text): read every cell from a video file's audio track
+            (True), read every cell as a sound file (False), or decide by the file's suffix
+            (None, the default).
+        derive: text: compute the text from the audio of the file the cell names, with a
+            registered deriver: ``{name: asr, model: ..., ...}`` (the other keys are the
+            deriver's parameters; see :mod:`polymodal.data.derive`).
         sample_rate: audio: Hz the waveform is resampled to.
         n_mels: audio: mel bins M of the log-mel features ``[T, M]``.
         n_fft, hop_length: audio: STFT window and hop in samples (default 25 ms and 10 ms).
@@ -97,6 +101,7 @@ class ManifestModality(BaseModel):
     hop_length: int | None = Field(None, ge=1)
     max_seconds: float | None = Field(None, gt=0)
     from_video: bool | None = None
+    derive: dict[str, Any] | None = None
     processor: str | None = Field(None, min_length=1)
     preset: Literal["efficientnet_lite", "imagenet"] | None = None
     num_frames: int | None = Field(None, ge=1)
@@ -124,6 +129,12 @@ class ManifestModality(BaseModel):
                 f"option(s) {', '.join(foreign)} do not apply to {self.kind} modalities "
                 f"(its options: {', '.join(sorted(_KIND_OPTIONS[self.kind]))})"
             )
+        if self.kind == "text" and self.derive is None and "from_video" in self.model_fields_set:
+            raise ValueError("from_video applies to text only with derive: (audio to text)")
+        if self.derive is not None and self.text_is_path:
+            raise ValueError("derive: reads the cell as a sound or video file: drop text_is_path")
+        if self.derive is not None and not isinstance(self.derive.get("name"), str):
+            raise ValueError("derive: needs name: <deriver> (e.g. derive: {name: asr})")
         if self.kind == "tabular" and not self.columns:
             raise ValueError("a tabular modality needs columns: [name, ...] (at least one)")
         self._check_pretrained()

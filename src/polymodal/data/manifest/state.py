@@ -1,14 +1,19 @@
 """The state of a manifest build: class names and tokenizer states, checked and made.
 
 ``{"version": 1, "task": TASK, "class_names": [NAME, ...] | None, "tokenizers": {MODALITY:
-TOKENIZER_STATE}}``: the class names (None for ``regression`` and ``none``) and every text
-modality's tokenizer state (:meth:`~polymodal.data.transforms.text.Tokenizer.state_dict`).
+TOKENIZER_STATE}, "derived": {MODALITY: RECORD}}``: the class names (None for ``regression``
+and ``none``), every text modality's tokenizer state
+(:meth:`~polymodal.data.transforms.text.Tokenizer.state_dict`) and, only when some modality
+has ``derive:``, how each was derived
+(:meth:`~polymodal.data.manifest.derived.DerivedTextField.record`: deriver, parameters, source
+column, cache fingerprint and folder).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from polymodal.data.manifest.derived import derived_records
 from polymodal.data.manifest.fields import Field, TextField
 from polymodal.data.manifest.labels import Labels
 from polymodal.errors import DataError
@@ -72,9 +77,13 @@ def new_state(task: str, labels: Labels, fields: dict[str, Field]) -> dict[str, 
         if isinstance(f, TextField) and f.tokenizer is not None
     }
     class_names = None if task in ("regression", "none") else list(labels.names or [])
-    return {
+    state = {
         "version": STATE_VERSION,
         "task": task,
         "class_names": class_names,
         "tokenizers": tokenizers,
     }
+    derived = derived_records(fields)
+    if derived:  # how each derived modality was computed, recorded with the run
+        state["derived"] = derived
+    return state
