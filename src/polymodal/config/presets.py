@@ -2,10 +2,11 @@
 
 A model section may be a preset name (``model: tfn``) or a preset with changes
 (``model: {preset: tfn, fusion: {proj_dim: 16}, unimodal_loss_weight: 1.0}``), merged key by key
-into the preset's content (:func:`merge`); the same holds for ``pretrain`` (``pretrain: clip``,
-``pretrain: {preset: moco, transfer: {mode: finetune}}``). A benchmark spec's model entries
-are expanded by the same function (:func:`expand_model`), so an experiment's ``model:`` and a
-spec's ``models.<name>:`` mean the same.
+into the preset's content (:func:`merge`; an encoder set to null, ``encoders: {image: null}``,
+is dropped, so a preset's encoders can be renamed to a dataset's modalities); the same holds
+for ``pretrain`` (``pretrain: clip``, ``pretrain: {preset: moco, transfer: {mode: finetune}}``).
+A benchmark spec's model entries are expanded by the same function (:func:`expand_model`), so an
+experiment's ``model:`` and a spec's ``models.<name>:`` mean the same.
 
 A contrastive preset (``clip``, ``moco``) given as a *model* is a two-stage run: its towers are
 pretrained, then their frozen encoders feed a linear classifier (:data:`LINEAR_PROBE`). A
@@ -79,7 +80,11 @@ def expand_model(entry: Any, path: str = "model") -> Any:
     content = _load(name, where)
     if is_towers(content):  # contrastive towers: pretrain them, then a linear probe
         content = {"pretrain": name, **LINEAR_PROBE}
-    return merge(content, changes)
+    merged = merge(content, changes)
+    encoders = merged.get("encoders")
+    if isinstance(encoders, dict):  # `encoders: {image: null}` drops a preset's encoder
+        merged["encoders"] = {k: v for k, v in encoders.items() if v is not None}
+    return merged
 
 
 def expand_pretrain(entry: Any, path: str = "pretrain") -> Any:

@@ -94,3 +94,27 @@ def test_the_mosi_config_keeps_the_mult_preset_and_builds_on_an_mmsa_file(tmp_pa
     samples = [bundle.splits["test"][i] for i in range(4)]
     with torch.no_grad():
         assert model(collate_samples(samples, bundle.info.modalities)).output.shape == (4, 1)
+
+
+def test_the_readme_mosi_commands_run_on_a_file_of_the_mmsa_layout(tmp_path) -> None:
+    """``polymodal train configs/mosi-mult.yaml data.path=...`` then ``polymodal evaluate``, as
+    the README's "Reproduce a MOSI result" section says (one epoch here)."""
+    from typer.testing import CliRunner
+
+    from polymodal.cli.main import app
+
+    path = write_pickle(mmsa_data(), tmp_path / "unaligned_50.pkl")
+    config_file = Path(__file__).resolve().parents[3] / "configs" / "mosi-mult.yaml"
+    run = tmp_path / "runs" / "mosi-mult"
+    runner = CliRunner()
+    trained = runner.invoke(
+        app,
+        ["train", str(config_file), f"data.path={path}", "train.max_epochs=1", "--out", str(run)],
+    )
+    assert trained.exit_code == 0, trained.output
+    evaluated = runner.invoke(app, ["evaluate", str(run)])
+    assert evaluated.exit_code == 0, evaluated.output
+    saved = json.loads((run / "metrics.json").read_text())["metrics"]
+    assert set(SENTIMENT) | {"acc5"} <= set(saved)
+    table = pd.read_parquet(run / "predictions.parquet")
+    assert len(table[table["perturbation"] == "none"]) == len(mmsa_data()["test"]["id"])
