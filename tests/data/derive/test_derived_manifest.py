@@ -203,3 +203,40 @@ def test_derived_text_is_a_text_modality_for_the_model(media: Path):
     assert spec.is_sequence
     sample = bundle.splits["train"][0]
     assert sample.inputs["words"].dtype == torch.int64
+
+
+def test_a_run_derives_once_records_it_and_evaluation_reuses_the_cache(media: Path, tmp_path):
+    from polymodal.config import parse_config
+    from polymodal.evaluate.run import EvaluationOptions, evaluate_run
+    from polymodal.train.run import train
+
+    cache = tmp_path / "cache"
+    before = {p.name for p in tmp_path.iterdir()}
+    data = {
+        "name": "manifest",
+        "path": str(media / "data.jsonl"),
+        "modalities": {
+            "words": {"kind": "text", "column": "clip", "derive": {"name": "test_loudness"}}
+        },
+        "label": "label",
+        "task": "regression",
+        "val_fraction": 0,
+        "derived_cache": str(cache),
+    }
+    model = {
+        "encoders": {"words": {"name": "text_gru", "out_dim": 4, "embed_dim": 4, "hidden_dim": 4}},
+        "head": "regression",
+    }
+    config = parse_config(
+        {"data": data, "model": model, "train": {"max_epochs": 1, "progress": False}}
+    )
+    run = tmp_path / "run"
+    train(config, run)
+    assert len(Loudness.calls) == 2  # a.wav and b.wav, once each
+    state = json.loads((run / "checkpoint" / "data_state.json").read_text())
+    assert state["derived"]["words"]["deriver"] == "test_loudness"
+    assert state["derived"]["words"]["cache"] == str(cache)
+    assert str(cache) in (run / "config.yaml").read_text()  # the snapshot says where
+    evaluate_run(run, options=EvaluationOptions(resamples=0))
+    assert len(Loudness.calls) == 2  # evaluation read the cache: nothing derived again
+    assert {p.name for p in tmp_path.iterdir()} - before == {"cache", "run"}  # nothing elsewhere

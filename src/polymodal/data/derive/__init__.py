@@ -18,8 +18,8 @@ Each value is computed once per (deriver, source content): the key is the derive
 (its identity, model weights digest included, and how the source is read) and the SHA-256 of the
 source file (:mod:`polymodal.data.derive.cache`), the feature cache's fingerprinting
 (:mod:`polymodal.digest`). Without ``derived_cache`` values are computed in memory for that build
-only. The run records each derivation in its data state (``data_state.json``: ``derived``), and
-the config snapshot holds the ``derive:`` declaration and the cache folder.
+only. The run records each derivation in its data state (``checkpoint/data_state.json``:
+``derived``), and the config snapshot holds the ``derive:`` declaration and the cache folder.
 
 The other derived modalities need no ``derive:``: frames and the audio track of a video come from
 a ``video`` and an ``audio`` modality naming the same clip column (:mod:`polymodal.data.manifest`),
