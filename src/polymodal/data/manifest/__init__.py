@@ -52,6 +52,11 @@ Video and pretrained preprocessing::
   track (:func:`~polymodal.data.loaders.video.load_video_audio`), so one clip column can feed a
   video and an audio modality. ``from_video: true`` forces this for every cell (any suffix),
   ``from_video: false`` reads every cell as a sound file.
+- **Derived text** (:mod:`polymodal.data.manifest.derived`): a text modality with
+  ``derive: {name: asr, ...}`` takes its words from the audio of the file its cell names (a
+  sound file, or a video's track by the suffix rule above) by speech recognition, computed once
+  per file content and cached under the dataset's ``derived_cache`` folder
+  (:mod:`polymodal.data.derive`); a source without audio is a bad row.
 - **Checkpoint preprocessing** (:mod:`polymodal.data.transforms.pretrained`): ``processor`` is a
   checkpoint folder, a Hub id or ``package:NAME/sub``. An image (or each video frame) gets the
   checkpoint's resize / crop / normalisation (``preset: efficientnet_lite | imagenet`` names
@@ -111,6 +116,7 @@ Modules, one job each: :mod:`~polymodal.data.manifest.options` (a modality's opt
 :mod:`~polymodal.data.manifest.readers` (JSONL / CSV / Parquet rows),
 :mod:`~polymodal.data.manifest.paths` (the data root and path safety),
 :mod:`~polymodal.data.manifest.fields` (cells -> tensors, per kind),
+:mod:`~polymodal.data.manifest.derived` (fields computed by a deriver),
 :mod:`~polymodal.data.manifest.labels` (targets and class sets),
 :mod:`~polymodal.data.manifest.splits` (each row's split), :mod:`~polymodal.data.manifest.rows`
 (the check pass), :mod:`~polymodal.data.manifest.state` (the saved state),
