@@ -240,3 +240,12 @@ def test_a_run_derives_once_records_it_and_evaluation_reuses_the_cache(media: Pa
     evaluate_run(run, options=EvaluationOptions(resamples=0))
     assert len(Loudness.calls) == 2  # evaluation read the cache: nothing derived again
     assert {p.name for p in tmp_path.iterdir()} - before == {"cache", "run"}  # nothing elsewhere
+
+
+def test_decoding_on_access_does_not_derive_again(media: Path):
+    bundle = build(media, {"name": "test_loudness"}, cache_in_memory=False)
+    assert len(Loudness.calls) == 2
+    texts = [_texts(bundle) for _ in range(3)]  # every access decodes the row again
+    assert texts[0] == {"r0": "loud sound", "r1": "quiet sound", "r2": "loud sound"}
+    assert texts[0] == texts[2]
+    assert len(Loudness.calls) == 2

@@ -109,6 +109,9 @@ class WhisperAsr:
             "initial_prompt": self.initial_prompt,
         }
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_whisper": None}  # worker processes load their own model
+
     def _load(self) -> Any:
         if self._whisper is None:
             faster_whisper = require_faster_whisper()

@@ -47,6 +47,7 @@ class DerivedTextField(TextField):
                 ]
             )
         self.reading = {"sample_rate": self.deriver.sample_rate, "from_video": options.from_video}
+        self.memo: dict[Path, str] = {}
         self.cache = (
             None
             if cache_dir is None
@@ -76,8 +77,10 @@ class DerivedTextField(TextField):
 
     def decode(self, cell: Any, where: str) -> str:
         path, written = as_path(self.root, cell, self.column, where)
-        if self.cache is None:
-            return str(self.deriver(self._wave(path, written)))
+        if self.cache is None:  # derived once per file and process (cache_in_memory off too)
+            if path not in self.memo:
+                self.memo[path] = str(self.deriver(self._wave(path, written)))
+            return self.memo[path]
         try:
             digest = file_digest(path)
         except OSError as exc:
