@@ -2,9 +2,10 @@
 
 BLEU, chrF, TER (sacrebleu 2.6, its signature beside every score), ROUGE-1/2/L/Lsum
 (rouge-score, stemmer on), CIDEr-D and METEOR (pycocoevalcap; METEOR runs Java), exact match and
-token F1 (SQuAD normalisation). Per-sample statistics are computed once into the predictions
-table; corpus scores, bootstrap intervals and paired tests come from them
-(:mod:`~polymodal.evaluate.generation.corpus`,
+token F1 (SQuAD normalisation), and BERTScore on the packaged MiniLM (``bertscore_minilm``: not
+comparable with published BERTScore; :mod:`~polymodal.evaluate.generation.bertscore`).
+Per-sample statistics are computed once into the predictions table; corpus scores, bootstrap
+intervals and paired tests come from them (:mod:`~polymodal.evaluate.generation.corpus`,
 :mod:`~polymodal.evaluate.generation.significance`). The libraries are the ``generation`` extra.
 SPICE is not available (it needs Stanford models downloaded at first use).
 """
@@ -14,6 +15,7 @@ from polymodal.evaluate.generation.corpus import (
     GENERATION_METRICS,
     GenerationInputs,
     GenerationMetric,
+    chosen_generation_metrics,
     generation_metric,
 )
 from polymodal.evaluate.generation.evaluate import evaluate_generation, guess_tokenizer
@@ -44,6 +46,7 @@ __all__ = [
     "SacrePaired",
     "add_statistics",
     "check_texts",
+    "chosen_generation_metrics",
     "evaluate_generation",
     "generation_metric",
     "guess_tokenizer",

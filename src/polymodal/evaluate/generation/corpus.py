@@ -10,19 +10,20 @@ corpus formula to the R sums at once. So bootstrap intervals and paired tests
 (:mod:`polymodal.evaluate.stats`) never re-tokenise. METEOR alone asks its Java process.
 
 Metric names (``GENERATION_METRICS``): bleu, chrf, ter, rouge1, rouge2, rougeL, rougeLsum,
-cider_d, meteor, exact_match, token_f1.
+cider_d, meteor, exact_match, token_f1, bertscore_minilm (F1; ``_precision``,
+``_recall``: not comparable with published BERTScore).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from polymodal.errors import PolymodalError
-from polymodal.evaluate.generation import caption, overlap, sacre
+from polymodal.evaluate.generation import bertscore, caption, overlap, sacre
 
 CHUNK_ELEMENTS = 1 << 16
 """Entries of the ``[R, N]`` occurrence-count matrix built at once: small enough (0.5 MiB) that
@@ -135,6 +136,13 @@ def _only(fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray, np.nd
     return lambda sums, sizes: fn(sums)
 
 
+BERTSCORE_METRICS = {
+    "bertscore_minilm_precision": "precision",
+    "bertscore_minilm_recall": "recall",
+    "bertscore_minilm": "F1",
+}
+"""BERTScore on the packaged MiniLM, by name (columns P, R, F1 of the ``bertscore`` family);
+the name says MiniLM because the numbers are not comparable with published BERTScore."""
 _ROUGE = "rouge-score 0.1.2, stemmer on, F-measure, best reference, mean over samples (0-1)"
 _SPECS: tuple[tuple[str, str, slice | None, Callable, bool, str], ...] = (
     ("bleu", "bleu", None, _only(sacre.bleu_from_sums), True,
@@ -153,6 +161,8 @@ _SPECS: tuple[tuple[str, str, slice | None, Callable, bool, str], ...] = (
      "SQuAD v2.0 exact match (0-100), squad normalisation, best reference"),
     ("token_f1", "answers", slice(1, 2), _mean(100.0), True,
      "SQuAD v2.0 token F1 (0-100), squad normalisation, best reference"),
+    *((name, "bertscore", slice(i, i + 1), _mean(1.0), True, f"{part}: {bertscore.CONVENTION}")
+      for i, (name, part) in enumerate(BERTSCORE_METRICS.items())),
 )  # fmt: skip
 
 GENERATION_METRICS: dict[str, GenerationMetric] = {
@@ -169,3 +179,19 @@ def generation_metric(name: str) -> GenerationMetric:
             fix=f"use one of {', '.join(GENERATION_METRICS)}",
         )
     return GENERATION_METRICS[name]
+
+
+def chosen_generation_metrics(names: str | None, options: Sequence[str] = ()) -> list[str] | None:
+    """Metric names of ``--metrics a,b`` for ``--task generation``, checked against this
+    registry (not the classification one) before any work; None when none is named."""
+    if options:
+        raise PolymodalError(
+            "the generation metrics take no --metric-option",
+            fix="leave --metric-option out with --task generation",
+        )
+    if not names:
+        return None
+    chosen = [n.strip() for n in names.split(",") if n.strip()]
+    for name in chosen:
+        generation_metric(name)  # an unknown name fails here, listing the generation metrics
+    return chosen
