@@ -104,27 +104,44 @@ class GenerationMetric:
         return self._stats(inputs)
 
 
+def sum_dtype(stats: np.ndarray, rows_of: int) -> type:
+    """float32 when every sum of ``rows_of`` rows of ``stats`` is an integer below 2^24 (float32
+    integers are exact there, and its matrix product is twice as fast), else float64."""
+    exact32 = (
+        bool(np.all(stats == np.round(stats)))
+        and float(np.abs(stats).max(initial=0.0)) * rows_of < 2**24
+    )
+    return np.float32 if exact32 else np.float64
+
+
+def chunk_sums(chunk: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """``[k, K]``: column sums of ``table [N, K]`` over each row of ``chunk [k, M]`` (positions
+    < N): the rows' occurrence counts (one ``bincount``, the rows offset by N) times ``table``.
+    ``chunk`` is overwritten (offsets added in place)."""
+    n = len(table)
+    chunk += (np.arange(len(chunk), dtype=chunk.dtype) * n)[:, None]
+    counts = np.bincount(chunk.ravel(), minlength=len(chunk) * n)
+    return counts.reshape(len(chunk), n).astype(table.dtype) @ table
+
+
+def chunk_rows(n: int) -> int:
+    """Index rows per chunk for N samples (:data:`CHUNK_ELEMENTS` entries)."""
+    return max(1, CHUNK_ELEMENTS // max(n, 1))
+
+
 def resampled_sums(stats: np.ndarray, indices: np.ndarray) -> np.ndarray:
     """float64 ``[R, K]``: column sums of ``stats [N, K]`` over each row of ``indices [R, M]``.
 
     Occurrence counts of each row (one ``bincount`` per chunk of rows) times ``stats`` (one
-    matrix product). Exact: counts and integer statistics are summed in float32 only when every
-    possible sum stays below 2^24 (float32 integers are exact there), else in float64.
+    matrix product); exact (see :func:`sum_dtype`).
     """
-    n = len(stats)
-    exact32 = (
-        bool(np.all(stats == np.round(stats)))
-        and float(np.abs(stats).max(initial=0.0)) * indices.shape[1] < 2**24
-    )
-    dtype = np.float32 if exact32 else np.float64
-    table = stats.astype(dtype)
-    rows = max(1, CHUNK_ELEMENTS // max(n, 1))
+    table = stats.astype(sum_dtype(stats, indices.shape[1]))
+    rows = chunk_rows(len(stats))
     out = np.empty((len(indices), stats.shape[1]))
+    wide = np.int64 if len(stats) * rows >= 2**31 else np.int32
     for start in range(0, len(indices), rows):
-        chunk = indices[start : start + rows]
-        offsets = (np.arange(len(chunk), dtype=np.int64) * n)[:, None]
-        counts = np.bincount((chunk + offsets).ravel(), minlength=len(chunk) * n)
-        out[start : start + len(chunk)] = counts.reshape(len(chunk), n).astype(dtype) @ table
+        chunk = indices[start : start + rows].astype(wide)
+        out[start : start + len(chunk)] = chunk_sums(chunk, table)
     return out
 
 
