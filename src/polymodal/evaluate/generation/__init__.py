@@ -7,9 +7,18 @@ comparable with published BERTScore; :mod:`~polymodal.evaluate.generation.bertsc
 Per-sample statistics are computed once into the predictions table; corpus scores, bootstrap
 intervals and paired tests come from them (:mod:`~polymodal.evaluate.generation.corpus`,
 :mod:`~polymodal.evaluate.generation.significance`). The libraries are the ``generation`` extra.
-SPICE is not available (it needs Stanford models downloaded at first use).
+Captioning baselines (nearest neighbour, best constant caption) write the same predictions
+format (:mod:`~polymodal.evaluate.generation.baselines`); report examples of several models'
+files: :mod:`~polymodal.evaluate.generation.examples`. SPICE is not available (it needs Stanford
+models downloaded at first use).
 """
 
+from polymodal.evaluate.generation.baselines import (
+    ConstantCaption,
+    best_constant_caption,
+    nearest_neighbour_captions,
+    write_predictions,
+)
 from polymodal.evaluate.generation.corpus import (
     DEFAULT_METRICS,
     GENERATION_METRICS,
@@ -19,6 +28,7 @@ from polymodal.evaluate.generation.corpus import (
     generation_metric,
 )
 from polymodal.evaluate.generation.evaluate import evaluate_generation, guess_tokenizer
+from polymodal.evaluate.generation.examples import examples_from_files
 from polymodal.evaluate.generation.significance import (
     SacreInterval,
     SacrePaired,
@@ -40,21 +50,26 @@ from polymodal.evaluate.generation.texts import (
 __all__ = [
     "DEFAULT_METRICS",
     "GENERATION_METRICS",
+    "ConstantCaption",
     "GenerationInputs",
     "GenerationMetric",
     "SacreInterval",
     "SacrePaired",
     "add_statistics",
+    "best_constant_caption",
     "check_texts",
     "chosen_generation_metrics",
     "evaluate_generation",
+    "examples_from_files",
     "generation_metric",
     "guess_tokenizer",
     "inputs_from_table",
+    "nearest_neighbour_captions",
     "read_generation_file",
     "sacrebleu_indices",
     "sacrebleu_interval",
     "sacrebleu_paired",
     "score_texts",
     "signatures",
+    "write_predictions",
 ]
