@@ -223,6 +223,8 @@ def evaluate(
         from polymodal.evaluate.metrics.table import chosen_metrics
         from polymodal.evaluate.run import EvaluationOptions
 
+        if task == "generation":  # its own registry (bleu, chrf, ...), not the classifiers'
+            from polymodal.evaluate.generation import chosen_generation_metrics as chosen_metrics
         names = chosen_metrics(metric_names, metric_options or [])
         options = EvaluationOptions(
             robustness=robustness,

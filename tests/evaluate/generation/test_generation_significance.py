@@ -94,3 +94,23 @@ def test_harness_interval_and_paired_test_work_on_generation_metrics(systems) ->
     diff = paired_bootstrap(bleu, systems[0], systems[1], 600, resamples=300)
     assert diff.difference == pytest.approx(bleu.compute(systems[0]) - bleu.compute(systems[1]))
     assert diff.ci_low <= diff.difference <= diff.ci_high
+
+
+def test_streamed_sums_equal_the_sums_over_sacrebleus_index_rows() -> None:
+    """Rows drawn a chunk at a time are sacrebleu's rows: the sums are equal exactly."""
+    from polymodal.evaluate.generation.corpus import resampled_sums
+    from polymodal.evaluate.generation.significance import sacrebleu_indices, sacrebleu_sums
+
+    rng = np.random.default_rng(3)
+    for n, r in ((1, 3), (7, 50), (10_000, 23), (70_000, 5)):
+        stats = rng.integers(0, 40, size=(n, 10)).astype(np.float64)
+        expected = resampled_sums(stats, sacrebleu_indices(n, r, 12345))
+        by_hand = np.stack([stats[row].sum(axis=0) for row in sacrebleu_indices(n, r, 12345)])
+        np.testing.assert_array_equal(sacrebleu_sums(stats, r, 12345), expected)
+        np.testing.assert_array_equal(expected, by_hand)
+    fractional = rng.random((500, 3))  # not integers: summed in float64
+    np.testing.assert_allclose(
+        sacrebleu_sums(fractional, 40, 7),
+        np.stack([fractional[row].sum(axis=0) for row in sacrebleu_indices(500, 40, 7)]),
+        rtol=1e-12,
+    )

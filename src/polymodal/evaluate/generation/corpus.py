@@ -10,19 +10,20 @@ corpus formula to the R sums at once. So bootstrap intervals and paired tests
 (:mod:`polymodal.evaluate.stats`) never re-tokenise. METEOR alone asks its Java process.
 
 Metric names (``GENERATION_METRICS``): bleu, chrf, ter, rouge1, rouge2, rougeL, rougeLsum,
-cider_d, meteor, exact_match, token_f1.
+cider_d, meteor, exact_match, token_f1, bertscore_minilm (F1; ``_precision``,
+``_recall``: not comparable with published BERTScore).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from polymodal.errors import PolymodalError
-from polymodal.evaluate.generation import caption, overlap, sacre
+from polymodal.evaluate.generation import bertscore, caption, overlap, sacre
 
 CHUNK_ELEMENTS = 1 << 16
 """Entries of the ``[R, N]`` occurrence-count matrix built at once: small enough (0.5 MiB) that
@@ -103,27 +104,44 @@ class GenerationMetric:
         return self._stats(inputs)
 
 
+def sum_dtype(stats: np.ndarray, rows_of: int) -> type:
+    """float32 when every sum of ``rows_of`` rows of ``stats`` is an integer below 2^24 (float32
+    integers are exact there, and its matrix product is twice as fast), else float64."""
+    exact32 = (
+        bool(np.all(stats == np.round(stats)))
+        and float(np.abs(stats).max(initial=0.0)) * rows_of < 2**24
+    )
+    return np.float32 if exact32 else np.float64
+
+
+def chunk_sums(chunk: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """``[k, K]``: column sums of ``table [N, K]`` over each row of ``chunk [k, M]`` (positions
+    < N): the rows' occurrence counts (one ``bincount``, the rows offset by N) times ``table``.
+    ``chunk`` is overwritten (offsets added in place)."""
+    n = len(table)
+    chunk += (np.arange(len(chunk), dtype=chunk.dtype) * n)[:, None]
+    counts = np.bincount(chunk.ravel(), minlength=len(chunk) * n)
+    return counts.reshape(len(chunk), n).astype(table.dtype) @ table
+
+
+def chunk_rows(n: int) -> int:
+    """Index rows per chunk for N samples (:data:`CHUNK_ELEMENTS` entries)."""
+    return max(1, CHUNK_ELEMENTS // max(n, 1))
+
+
 def resampled_sums(stats: np.ndarray, indices: np.ndarray) -> np.ndarray:
     """float64 ``[R, K]``: column sums of ``stats [N, K]`` over each row of ``indices [R, M]``.
 
     Occurrence counts of each row (one ``bincount`` per chunk of rows) times ``stats`` (one
-    matrix product). Exact: counts and integer statistics are summed in float32 only when every
-    possible sum stays below 2^24 (float32 integers are exact there), else in float64.
+    matrix product); exact (see :func:`sum_dtype`).
     """
-    n = len(stats)
-    exact32 = (
-        bool(np.all(stats == np.round(stats)))
-        and float(np.abs(stats).max(initial=0.0)) * indices.shape[1] < 2**24
-    )
-    dtype = np.float32 if exact32 else np.float64
-    table = stats.astype(dtype)
-    rows = max(1, CHUNK_ELEMENTS // max(n, 1))
+    table = stats.astype(sum_dtype(stats, indices.shape[1]))
+    rows = chunk_rows(len(stats))
     out = np.empty((len(indices), stats.shape[1]))
+    wide = np.int64 if len(stats) * rows >= 2**31 else np.int32
     for start in range(0, len(indices), rows):
-        chunk = indices[start : start + rows]
-        offsets = (np.arange(len(chunk), dtype=np.int64) * n)[:, None]
-        counts = np.bincount((chunk + offsets).ravel(), minlength=len(chunk) * n)
-        out[start : start + len(chunk)] = counts.reshape(len(chunk), n).astype(dtype) @ table
+        chunk = indices[start : start + rows].astype(wide)
+        out[start : start + len(chunk)] = chunk_sums(chunk, table)
     return out
 
 
@@ -135,6 +153,13 @@ def _only(fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray, np.nd
     return lambda sums, sizes: fn(sums)
 
 
+BERTSCORE_METRICS = {
+    "bertscore_minilm_precision": "precision",
+    "bertscore_minilm_recall": "recall",
+    "bertscore_minilm": "F1",
+}
+"""BERTScore on the packaged MiniLM, by name (columns P, R, F1 of the ``bertscore`` family);
+the name says MiniLM because the numbers are not comparable with published BERTScore."""
 _ROUGE = "rouge-score 0.1.2, stemmer on, F-measure, best reference, mean over samples (0-1)"
 _SPECS: tuple[tuple[str, str, slice | None, Callable, bool, str], ...] = (
     ("bleu", "bleu", None, _only(sacre.bleu_from_sums), True,
@@ -153,6 +178,8 @@ _SPECS: tuple[tuple[str, str, slice | None, Callable, bool, str], ...] = (
      "SQuAD v2.0 exact match (0-100), squad normalisation, best reference"),
     ("token_f1", "answers", slice(1, 2), _mean(100.0), True,
      "SQuAD v2.0 token F1 (0-100), squad normalisation, best reference"),
+    *((name, "bertscore", slice(i, i + 1), _mean(1.0), True, f"{part}: {bertscore.CONVENTION}")
+      for i, (name, part) in enumerate(BERTSCORE_METRICS.items())),
 )  # fmt: skip
 
 GENERATION_METRICS: dict[str, GenerationMetric] = {
@@ -169,3 +196,19 @@ def generation_metric(name: str) -> GenerationMetric:
             fix=f"use one of {', '.join(GENERATION_METRICS)}",
         )
     return GENERATION_METRICS[name]
+
+
+def chosen_generation_metrics(names: str | None, options: Sequence[str] = ()) -> list[str] | None:
+    """Metric names of ``--metrics a,b`` for ``--task generation``, checked against this
+    registry (not the classification one) before any work; None when none is named."""
+    if options:
+        raise PolymodalError(
+            "the generation metrics take no --metric-option",
+            fix="leave --metric-option out with --task generation",
+        )
+    if not names:
+        return None
+    chosen = [n.strip() for n in names.split(",") if n.strip()]
+    for name in chosen:
+        generation_metric(name)  # an unknown name fails here, listing the generation metrics
+    return chosen

@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from polymodal.errors import PolymodalError
+from polymodal.evaluate.generation import bleu_counts
 from polymodal.evaluate.generation._deps import require
 
 BLEU_ORDER = 4
@@ -62,39 +63,24 @@ def num_refs(references: Sequence[Sequence[str]]) -> int:
 # BLEU
 
 
-def _word_ngrams(tokens: list[str], order: int) -> Counter:
-    return Counter(
-        tuple(tokens[i : i + n]) for n in range(1, order + 1) for i in range(len(tokens) - n + 1)
-    )
-
-
 def bleu_statistics(
     hypotheses: Sequence[str], references: Sequence[Sequence[str]], tokenize: str = "13a"
 ) -> np.ndarray:
-    """int64 ``[N, 10]`` BLEU statistics (see the module docstring) with tokenizer ``tokenize``."""
+    """int64 ``[N, 10]`` BLEU statistics (see the module docstring) with tokenizer ``tokenize``,
+    counted for the whole corpus at once (:mod:`~polymodal.evaluate.generation.bleu_counts`)."""
     if tokenize not in TOKENIZERS:
         raise PolymodalError(
             f"unknown BLEU tokenizer {tokenize!r}", fix=f"use one of {', '.join(TOKENIZERS)}"
         )
-    tokenizer: Callable[[str], str] = _metric("bleu", tokenize=tokenize).tokenizer
-    out = np.zeros((len(hypotheses), 2 + 2 * BLEU_ORDER), dtype=np.int64)
-    for i, (hyp, refs) in enumerate(zip(hypotheses, references, strict=True)):
-        ref_counts: Counter = Counter()
-        ref_lens = []
-        for ref in refs:
-            tokens = tokenizer(ref.rstrip()).split()
-            ref_lens.append(len(tokens))
-            for gram, count in _word_ngrams(tokens, BLEU_ORDER).items():
-                if count > ref_counts[gram]:
-                    ref_counts[gram] = count
-        tokens = tokenizer(hyp.rstrip()).split()
-        out[i, 0] = len(tokens)
-        out[i, 1] = min(ref_lens, key=lambda length: (abs(length - len(tokens)), length))
-        for gram, count in _word_ngrams(tokens, BLEU_ORDER).items():
-            n = len(gram) - 1
-            out[i, 6 + n] += count
-            out[i, 2 + n] += min(count, ref_counts.get(gram, 0))
-    return out
+    tokenizer: Callable[[str], str] | None = None
+    if tokenize != "13a":
+        tokenizer = _metric("bleu", tokenize=tokenize).tokenizer
+    else:
+        require("sacrebleu")
+    if not len(hypotheses):
+        return np.zeros((0, 2 + 2 * BLEU_ORDER), dtype=np.int64)
+    hyps, refs = bleu_counts.tokenized(hypotheses, references, tokenizer)
+    return bleu_counts.bleu_statistics_from_tokens(hyps, refs)
 
 
 def bleu_from_sums(sums: np.ndarray) -> np.ndarray:

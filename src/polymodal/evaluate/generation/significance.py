@@ -20,7 +20,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from polymodal.evaluate.generation.corpus import GenerationInputs, GenerationMetric, resampled_sums
+from polymodal.evaluate.generation.corpus import (
+    GenerationInputs,
+    GenerationMetric,
+    chunk_rows,
+    chunk_sums,
+    resampled_sums,
+    sum_dtype,
+)
 
 SACREBLEU_SEED = 12345
 
@@ -55,6 +62,38 @@ def sacrebleu_indices(n: int, resamples: int = 1000, seed: int = SACREBLEU_SEED)
     return rng.choice(n, size=(resamples, n), replace=True)
 
 
+def sacrebleu_sums(
+    stats: np.ndarray, resamples: int = 1000, seed: int = SACREBLEU_SEED
+) -> np.ndarray:
+    """float64 ``[R, K]``: column sums of ``stats [N, K]`` over each of sacrebleu's resamples.
+
+    Equal to ``resampled_sums(stats, sacrebleu_indices(N, R, seed))``, but the index rows are
+    drawn a chunk at a time from the one generator (its stream continues across calls, so the
+    rows are the same) and counted at once: draws, counts and product stay in cache and the
+    ``[R, N]`` index matrix is never held.
+    """
+    n = len(stats)
+    if n * chunk_rows(n) >= 2**31:
+        return resampled_sums(stats, sacrebleu_indices(n, resamples, seed))
+    rng = np.random.default_rng(seed)
+    table = stats.astype(sum_dtype(stats, n))
+    rows = chunk_rows(n)
+    out = np.empty((resamples, stats.shape[1]))
+    for start in range(0, resamples, rows):
+        k = min(rows, resamples - start)
+        out[start : start + k] = chunk_sums(rng.integers(0, n, size=(k, n), dtype=np.int32), table)
+    return out
+
+
+def _resampled_scores(
+    metric: GenerationMetric, inputs: GenerationInputs, resamples: int, seed: int
+) -> np.ndarray:
+    if metric.family == "meteor":  # its scores come from Java, per index row
+        return metric.compute_resampled(inputs, sacrebleu_indices(inputs.size, resamples, seed))
+    sums = sacrebleu_sums(metric.statistics(inputs), resamples, seed)
+    return metric.from_sums(sums, np.full(resamples, inputs.size))
+
+
 def _interval(score: float, scores: np.ndarray) -> SacreInterval:
     ordered = np.sort(scores)
     lower = len(ordered) // 40
@@ -70,7 +109,7 @@ def sacrebleu_interval(
     seed: int = SACREBLEU_SEED,
 ) -> SacreInterval:
     """sacrebleu's bootstrap interval of ``metric`` (as ``sacrebleu --confidence``)."""
-    scores = metric.compute_resampled(inputs, sacrebleu_indices(inputs.size, resamples, seed))
+    scores = _resampled_scores(metric, inputs, resamples, seed)
     return _interval(metric.compute(inputs), scores)
 
 
@@ -84,16 +123,15 @@ def sacrebleu_paired(
 ) -> SacrePaired:
     """sacrebleu's paired bootstrap test (``--paired-bs``) of ``system`` against ``baseline``,
     two systems' statistics on the same sentences in the same order."""
-    indices = sacrebleu_indices(baseline.size, resamples, seed)
     score_bl, score_sys = metric.compute(baseline), metric.compute(system)
     if metric.family == "meteor":
-        scores_bl = metric.compute_resampled(baseline, indices)
-        scores_sys = metric.compute_resampled(system, indices)
+        scores_bl = _resampled_scores(metric, baseline, resamples, seed)
+        scores_sys = _resampled_scores(metric, system, resamples, seed)
     else:  # one occurrence-count matrix for both systems: their statistics side by side
         width = metric.statistics(baseline).shape[1]
         both = np.hstack([metric.statistics(baseline), metric.statistics(system)])
-        sums = resampled_sums(both, indices)
-        sizes = np.full(len(indices), baseline.size)
+        sums = sacrebleu_sums(both, resamples, seed)
+        sizes = np.full(resamples, baseline.size)
         scores_bl = metric.from_sums(sums[:, :width], sizes)
         scores_sys = metric.from_sums(sums[:, width:], sizes)
     sample_diffs = np.abs(scores_sys - scores_bl)

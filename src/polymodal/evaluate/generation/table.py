@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from polymodal.errors import PolymodalError
-from polymodal.evaluate.generation import caption, overlap, sacre
+from polymodal.evaluate.generation import bertscore, caption, overlap, sacre
 from polymodal.evaluate.generation.corpus import GenerationInputs, generation_metric
 
 CAPTION_TOKENIZERS = ("ptb", "none")
@@ -70,6 +70,7 @@ def score_texts(
         "ter": sacre.ter_statistics,
         "rouge": overlap.rouge_statistics,
         "answers": overlap.answer_statistics,
+        "bertscore": bertscore.bertscore_statistics,
     }
     for family in wanted:
         if family in builders:
