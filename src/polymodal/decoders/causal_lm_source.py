@@ -145,13 +145,18 @@ def _plain_copy(lm: Any) -> Any:
     return plain.eval()
 
 
+def _write_entry_files(folder: Path, lm: Any, tokenizer: Any) -> None:
+    """``config.json``, ``model.safetensors`` and the tokenizer files of ``lm`` in ``folder``."""
+    lm.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+
+
 def _write_entry(entry: Path, lm: Any, tokenizer: Any, gguf_path: Path) -> None:
     """Write the cache entry into a temporary sibling folder, then rename it into place."""
     entry.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{entry.name}-", dir=entry.parent))
     try:
-        lm.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
+        _write_entry_files(staging, lm, tokenizer)
         marker = {"gguf": str(gguf_path), "sha256_prefix": entry.name.rsplit("-", 1)[1]}
         (staging / MARKER).write_text(json.dumps(marker, indent=2), encoding="utf-8")
         if entry.exists():  # a concurrent writer finished first: keep its entry
