@@ -8,7 +8,10 @@ lengths (padded) and a fixed prompt are decoded for exactly ``--new-tokens`` tok
 token, so both runs do the same number of steps), once with the KV cache and once without
 (``use_cache=False``: every step runs the LM on memory + prompt + every token so far). Prints,
 in one run and per model, whether both produced the same tokens, each one's generated tokens per
-second (best of ``--repeats``) and the ratio.
+second (best of ``--repeats``) and the ratio. On a shared machine pass ``--threads 1``: torch's
+threads spin-waiting against other processes made both runs about 10x slower on two busy cores.
+The tiny model's ratio is small because each step is dominated by transformers' per-call Python
+overhead (a few ms), which the cache does not remove.
 
 Run::
 
