@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pydantic
 import pytest
 import torch
@@ -10,25 +12,28 @@ from polymodal.decoders import Decoder
 from polymodal.registry import DECODERS
 
 VOCAB, MEMORY_DIM = 11, 6
+TINY_LM = object()  # stands for the folder of the tiny causal LM (fixture tiny_lm_dir: 11 ids)
 TINY: dict[str, dict[str, object]] = {
     "transformer_decoder": {"d_model": 8, "heads": 2, "layers": 1, "dropout": 0.0},
+    "causal_lm": {"model": TINY_LM, "prompt": "the cat", "finetune": "last_n", "last_n": 1},
 }
-WIDTHS = {"d_model", "heads", "layers", "hidden_dim", "num_heads"}
+WIDTHS = {"d_model", "heads", "layers", "hidden_dim", "num_heads", "last_n"}
 
 
 def test_every_registered_decoder_has_a_tiny_build_here() -> None:
     assert set(TINY) == set(DECODERS.names())
 
 
-def build(name: str) -> Decoder:
+def build(name: str, tiny_lm: Path) -> Decoder:
     torch.manual_seed(0)
-    decoder = DECODERS.create(name, memory_dim=MEMORY_DIM, vocab_size=VOCAB, **TINY[name])
+    params = {k: str(tiny_lm) if v is TINY_LM else v for k, v in TINY[name].items()}
+    decoder = DECODERS.create(name, memory_dim=MEMORY_DIM, vocab_size=VOCAB, **params)
     return decoder.eval()
 
 
 @pytest.mark.parametrize("name", sorted(TINY))
-def test_the_contract(name: str) -> None:
-    decoder = build(name)
+def test_the_contract(name: str, tiny_lm_dir: Path) -> None:
+    decoder = build(name, tiny_lm_dir)
     assert isinstance(decoder, Decoder)
     assert (decoder.vocab_size, decoder.memory_dim) == (VOCAB, MEMORY_DIM)
     memory = torch.randn(2, 4, MEMORY_DIM)

@@ -3,6 +3,8 @@
 - :mod:`polymodal.decoders.base`: the :class:`Decoder` contract (teacher-forced logits, the
   incremental ``start`` / ``step`` API), :func:`shift_right`.
 - :mod:`polymodal.decoders.transformer`: ``transformer_decoder`` (from zero, with a KV cache).
+- :mod:`polymodal.decoders.causal_lm`: ``causal_lm`` (a pretrained Hugging Face causal LM fed
+  projected memory tokens, LLaVA-style; GGUF files cached as safetensors).
 - :mod:`polymodal.decoders.generate`: :func:`generate` with greedy, beam search and sampling.
 """
 
