@@ -244,6 +244,13 @@ def resolve_spec(spec: str) -> tuple[str, str]:
 def create_adapter(spec: str, **options: Any) -> Adapter:
     """The adapter of model spec ``spec`` (see :func:`resolve_spec`), built with ``options``."""
     kind, target = resolve_spec(spec)
+    if kind == "run" and kind not in ADAPTERS:
+        raise AdapterError(
+            "a polymodal run directory is served through the adapter of generating runs, which "
+            "is not registered in this version",
+            where=spec,
+            fix="give a Hugging Face model folder (hf:FOLDER), or register an adapter named run",
+        )
     factory = ADAPTERS.get(kind)
     try:
         return factory(target, **options)
