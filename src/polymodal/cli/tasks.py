@@ -86,6 +86,10 @@ def tasks_run(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1),
     resamples: int = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap resamples."),
     seed: int = typer.Option(0, "--seed"),
+    perturb: Optional[str] = typer.Option(
+        None, "--perturb", help="drop_image (blind baseline), noise_image or mask_image."
+    ),
+    severity: float = typer.Option(1.0, "--severity", min=0.0, max=1.0),
     dirs: Optional[list[Path]] = _DIRS,
 ) -> None:
     """Evaluate a model on a task: predictions table, metrics with intervals, report."""
@@ -97,7 +101,8 @@ def tasks_run(
         task = find_task(name, dirs or [])  # validated before the model is even loaded
         adapter = create_adapter(model, **parse_options(option or []))
         result = evaluate_task(task, adapter, out, limit=limit, batch_size=batch_size,
-                               resamples=resamples, seed=seed)  # fmt: skip
+                               resamples=resamples, seed=seed, perturbation=perturb,
+                               severity=severity)  # fmt: skip
         payload = result.payload
         typer.echo(f"{task.spec.name} [{payload['num_samples']} samples, sha256 "
                    f"{task.sha256[:12]}] {payload['method']}")  # fmt: skip

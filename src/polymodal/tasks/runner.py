@@ -137,17 +137,34 @@ def _gallery(task: LoadedTask, records: Sequence[Record]) -> list[str]:
     return list(dict.fromkeys(v for r in records for v in _as_list(r.fields[field])))
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """How samples are asked: ``generate`` or ``score``, requests per ``generate`` call, and an
+    optional perturbation of the images (:mod:`polymodal.tasks.perturb`) with its severity and
+    seed."""
+
+    method: str
+    batch_size: int
+    perturbation: str | None = None
+    severity: float = 1.0
+    seed: int = 0
+
+
 def run_template(
     task: LoadedTask, adapter: Adapter, records: Sequence[Record], template: int,
-    method: str, batch_size: int, progress: Callable[[int], None],
+    options: RunOptions, progress: Callable[[int], None],
 ) -> list[dict[str, Any]]:  # fmt: skip
     """The table rows of one template: every record asked once."""
+    from polymodal.tasks.perturb import perturb
+
     spec = task.spec
     kinds = source_fields(spec.data.source, spec.data.params.get("fields"))
     pairs = []
     for record in records:
         request = build_request(spec, record, template, kinds, task.base_dir)
+        request = perturb(request, options.perturbation, options.severity, options.seed)
         pairs.append((record, request, _base_row(task, record, request, template)))
+    method, batch_size = options.method, options.batch_size
     if method == "generate":
         g = spec.generation
         settings = GenerationSettings(
@@ -215,6 +232,8 @@ def evaluate_task(
     batch_size: int | None = None,
     resamples: int = 1000,
     seed: int = 0,
+    perturbation: str | None = None,
+    severity: float = 1.0,
     progress: Callable[[int], None] | None = None,
 ) -> TaskResult:
     """Ask ``adapter`` every sample of ``task`` under every template; write the predictions table,
@@ -224,19 +243,25 @@ def evaluate_task(
         limit: evaluate a seeded subset of this many samples (default: the task's ``data.limit``).
         batch_size: requests per ``generate`` call (default: the task's ``batch_size``).
         resamples, seed: the percentile bootstrap of the intervals (0 resamples: none).
+        perturbation, severity: change every sample's images first (``drop_image``: the blind
+            baseline; ``noise_image``, ``mask_image`` at ``severity`` in [0, 1]), seeded by
+            ``seed``; recorded in the table and in ``metrics.json``.
         progress: called with the number of samples done after each batch.
     """
+    from polymodal.tasks.perturb import PERTURBATIONS
     from polymodal.tasks.report import write_task_report
 
     method = choose_method(task, adapter)  # before any call: a model that cannot answer fails
+    if perturbation is not None:
+        PERTURBATIONS.get(perturbation)  # an unknown name fails here, listing the known ones
     records = load_records(task, limit)
     if not records:
         raise AdapterError("the task has no samples", where=str(task.path))
     tick = progress or (lambda n: None)
-    size = batch_size or task.spec.batch_size
+    options = RunOptions(method, batch_size or task.spec.batch_size, perturbation, severity, seed)
     tables, per_template = [], []
     for t in range(len(task.spec.prompt.templates)):
-        part = pd.DataFrame(run_template(task, adapter, records, t, method, size, tick))
+        part = pd.DataFrame(run_template(task, adapter, records, t, options, tick))
         values, intervals, score = template_metrics(
             part, task.spec.metrics, task.spec.output.type, resamples, seed
         )
@@ -246,7 +271,13 @@ def evaluate_task(
                              "metrics": values, "intervals": intervals})  # fmt: skip
     table = pd.concat(tables, ignore_index=True)
     table["task_sha256"] = task.sha256
+    table["perturbation"] = perturbation or "none"
+    table["severity"] = severity if perturbation else 0.0
     payload = _summary(task, adapter, table, method, per_template)
+    payload["perturbation"] = {
+        "name": perturbation or "none",
+        "severity": float(severity) if perturbation else 0.0,
+    }
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     table.to_parquet(out / PREDICTIONS_FILE, index=False)
