@@ -133,8 +133,6 @@ class HFVisionLanguageAdapter:
 
     def score(self, request: Request, candidates: Sequence[str]) -> np.ndarray:
         """Summed log-probability of each candidate's tokens after the prompt, float64 ``[C]``."""
-        import torch
-
         prompt = self._prompt(request)
         images = self._decoded_images(request)
         prompt_len = len(self._inputs([prompt], [images])["input_ids"][0])
@@ -144,14 +142,22 @@ class HFVisionLanguageAdapter:
             inputs = self._inputs(texts, [images] * len(candidates))
         finally:
             self.tokenizer.padding_side = "left"
-        with torch.no_grad():
-            logits = self.model(**inputs).logits.float()  # (C, T, V)
-        logp = torch.log_softmax(logits[:, :-1], dim=-1)
-        ids = inputs["input_ids"][:, 1:]  # (C, T - 1): token t + 1 predicted at position t
-        token_logp = logp.gather(-1, ids.unsqueeze(-1)).squeeze(-1)
-        mask = inputs["attention_mask"][:, 1:].clone()
-        mask[:, : prompt_len - 1] = 0  # only the candidate's tokens count
-        return (token_logp * mask).sum(dim=1).double().cpu().numpy()
+        return continuation_logprobs(self.model, inputs, prompt_len)
+
+
+def continuation_logprobs(model: Any, inputs: Any, prompt_len: int) -> np.ndarray:
+    """float64 ``[C]``: summed log-probabilities of the tokens after the first ``prompt_len`` of
+    each right-padded row of ``inputs`` (``input_ids``, ``attention_mask``: ``[C, T]``)."""
+    import torch
+
+    with torch.no_grad():
+        logits = model(**inputs).logits.float()  # (C, T, V)
+    logp = torch.log_softmax(logits[:, :-1], dim=-1)
+    ids = inputs["input_ids"][:, 1:]  # (C, T - 1): token t + 1 predicted at position t
+    token_logp = logp.gather(-1, ids.unsqueeze(-1)).squeeze(-1)
+    mask = inputs["attention_mask"][:, 1:].clone()
+    mask[:, : prompt_len - 1] = 0  # only the candidate's tokens count
+    return (token_logp * mask).sum(dim=1).double().cpu().numpy()
 
 
 @ADAPTERS.register("hf")
