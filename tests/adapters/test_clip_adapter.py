@@ -19,7 +19,7 @@ pytest.importorskip("transformers")
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    from tiny_mllm import save_images, save_tiny_clip
+    from polymodal.adapters.tiny import save_images, save_tiny_clip
 
     root = tmp_path_factory.mktemp("clip")
     return save_tiny_clip(root / "model"), save_images(root / "images", 5)

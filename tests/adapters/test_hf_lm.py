@@ -21,7 +21,7 @@ pytest.importorskip("transformers")
 
 @pytest.fixture(scope="module")
 def adapter(tmp_path_factory):
-    from tiny_mllm import save_tiny_lm
+    from polymodal.adapters.tiny import save_tiny_lm
 
     folder = save_tiny_lm(tmp_path_factory.mktemp("lm") / "model")
     return create_adapter(f"hf_lm:{folder}", device="cpu")

@@ -24,7 +24,7 @@ pytest.importorskip("transformers")
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    from tiny_mllm import save_images, save_tiny_vlm
+    from polymodal.adapters.tiny import save_images, save_tiny_vlm
 
     root = tmp_path_factory.mktemp("vlm")
     folder = save_tiny_vlm(root / "model")

@@ -31,7 +31,7 @@ def _get(url: str) -> dict:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    from tiny_mllm import save_images, save_tiny_vlm
+    from polymodal.adapters.tiny import save_images, save_tiny_vlm
 
     root = tmp_path_factory.mktemp("serve")
     folder = save_tiny_vlm(root / "model")

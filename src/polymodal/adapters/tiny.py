@@ -1,7 +1,7 @@
-"""Tiny models for the tests of models under test, built from configs and saved locally (no hub).
-
-A LLaVA-style image-text-to-text model (CLIP vision tower, one-layer Llama) with a byte-level
-tokenizer and a chat template, and a CLIPModel with the same tokenizer; plus small images.
+"""Tiny models under test, built from configs and saved locally (no download), for tests and
+benchmarks: a LLaVA-style image-text-to-text model (CLIP vision tower, Llama) with a byte-level
+tokenizer and a chat template, a text-only Llama, a CLIPModel; plus small random images. Their
+weights are random: what they write is noise, but every code path and cost is real.
 """
 
 from __future__ import annotations
@@ -36,8 +36,11 @@ def byte_tokenizer():
     return fast
 
 
-def save_tiny_vlm(folder: Path, seed: int = 0) -> Path:
-    """A tiny LLaVA model with its processor, saved in ``folder``."""
+def save_tiny_vlm(
+    folder: Path, seed: int = 0, hidden: int = 32, layers: int = 1, image_size: int = 32
+) -> Path:
+    """A tiny LLaVA model with its processor, saved in ``folder`` (Llama width ``hidden`` and
+    ``layers``; images resized to ``image_size``, 16-pixel patches)."""
     import torch
     from transformers import (
         CLIPImageProcessor,
@@ -50,7 +53,7 @@ def save_tiny_vlm(folder: Path, seed: int = 0) -> Path:
 
     tok = byte_tokenizer()
     image_processor = CLIPImageProcessor(
-        size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
+        size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size}
     )
     processor = LlavaProcessor(
         image_processor=image_processor, tokenizer=tok, chat_template=CHAT_TEMPLATE,
@@ -58,11 +61,12 @@ def save_tiny_vlm(folder: Path, seed: int = 0) -> Path:
     )  # fmt: skip
     vision = CLIPVisionConfig(
         hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
-        image_size=32, patch_size=16, projection_dim=16,
+        image_size=image_size, patch_size=16, projection_dim=16,
     )  # fmt: skip
     text = LlamaConfig(
-        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512,
+        vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden,
+        num_hidden_layers=layers, num_attention_heads=2, num_key_value_heads=2,
+        max_position_embeddings=512,
         pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
     )  # fmt: skip
     config = LlavaConfig(
