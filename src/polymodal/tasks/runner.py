@@ -249,7 +249,6 @@ def evaluate_task(
         progress: called with the number of samples done after each batch.
     """
     from polymodal.tasks.perturb import PERTURBATIONS
-    from polymodal.tasks.report import write_task_report
 
     method = choose_method(task, adapter)  # before any call: a model that cannot answer fails
     if perturbation is not None:
@@ -278,7 +277,13 @@ def evaluate_task(
         "name": perturbation or "none",
         "severity": float(severity) if perturbation else 0.0,
     }
-    out = Path(out_dir)
+    return write_result(table, payload, Path(out_dir))
+
+
+def write_result(table: pd.DataFrame, payload: dict[str, Any], out: Path) -> TaskResult:
+    """Write the predictions table, ``metrics.json`` and ``report.md`` into ``out``."""
+    from polymodal.tasks.report import write_task_report
+
     out.mkdir(parents=True, exist_ok=True)
     table.to_parquet(out / PREDICTIONS_FILE, index=False)
     write_json_atomic(out / METRICS_FILE, payload)
