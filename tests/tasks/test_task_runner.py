@@ -69,7 +69,7 @@ def _truth(request: Request) -> str:
     return ROWS[i]["answer"]
 
 
-def test_generate_table_scores_failures_and_hash(tmp_path: Path) -> None:
+def test_generate_table_scores_failures_and_hash(tmp_path: Path, same_report) -> None:
     task = _task(tmp_path, {"type": "generate", "target": "answer"}, ["accuracy"], batch_size=5)
 
     def answer(r: Request) -> Generation:
@@ -101,7 +101,9 @@ def test_generate_table_scores_failures_and_hash(tmp_path: Path) -> None:
     assert spread["mean"] == pytest.approx(np.mean(per))
     assert spread["range"] == pytest.approx(2 / 12)
     assert payload["task"]["sha256"] == task.sha256
-    assert "2 failed calls" in (tmp_path / "out" / "report.md").read_text()
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    assert "2 failed calls" in markdown
+    same_report(markdown, (tmp_path / "out" / "report.html").read_text())
     assert result.payload == payload
 
 

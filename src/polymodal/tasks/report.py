@@ -1,4 +1,4 @@
-"""The report of one task evaluation (Markdown, through :mod:`polymodal.report`)."""
+"""The report of one task evaluation: the same blocks as ``report.md`` and ``report.html``."""
 
 from __future__ import annotations
 
@@ -60,6 +60,10 @@ def task_blocks(frame: pd.DataFrame, payload: dict[str, Any]) -> list[Any]:
     return blocks
 
 
-def write_task_report(frame: pd.DataFrame, payload: dict[str, Any]) -> str:
-    """The Markdown report of a task evaluation."""
-    return render_markdown(task_blocks(frame, payload), ".")
+def task_report(frame: pd.DataFrame, payload: dict[str, Any]) -> tuple[str, str]:
+    """``(markdown, html)`` of a task evaluation's report."""
+    from polymodal.report.html import render_html
+
+    blocks = task_blocks(frame, payload)
+    title = f"{payload['task']['name']}: {payload['model'].get('kind', 'model')}"
+    return render_markdown(blocks, "."), render_html(title, blocks)

@@ -237,7 +237,7 @@ def evaluate_task(
     progress: Callable[[int], None] | None = None,
 ) -> TaskResult:
     """Ask ``adapter`` every sample of ``task`` under every template; write the predictions table,
-    ``metrics.json`` and ``report.md`` into ``out_dir``.
+    ``metrics.json``, ``report.md`` and ``report.html`` into ``out_dir``.
 
     Args:
         limit: evaluate a seeded subset of this many samples (default: the task's ``data.limit``).
@@ -281,13 +281,15 @@ def evaluate_task(
 
 
 def write_result(table: pd.DataFrame, payload: dict[str, Any], out: Path) -> TaskResult:
-    """Write the predictions table, ``metrics.json`` and ``report.md`` into ``out``."""
-    from polymodal.tasks.report import write_task_report
+    """Write the predictions table, ``metrics.json``, ``report.md`` and ``report.html``."""
+    from polymodal.tasks.report import task_report
 
     out.mkdir(parents=True, exist_ok=True)
     table.to_parquet(out / PREDICTIONS_FILE, index=False)
     write_json_atomic(out / METRICS_FILE, payload)
-    write_text_atomic(out / REPORT_FILE, write_task_report(table, payload))
+    markdown, html = task_report(table, payload)
+    write_text_atomic(out / REPORT_FILE, markdown)
+    write_text_atomic(out / "report.html", html)
     return TaskResult(table, payload, out)
 
 
