@@ -78,3 +78,7 @@ def test_undecodable_image_names_the_sample(tiny, tmp_path: Path) -> None:
     adapter = create_adapter(f"hf:{folder}", device="cpu")
     with pytest.raises(AdapterError, match="sample s7"):
         adapter.generate([_request(7, broken, "hi")], GenerationSettings(max_new_tokens=2))
+    _, images = tiny
+    text_only = Request("s8", (Message("user", ("an <image> marker but no picture",)),))
+    with pytest.raises(AdapterError, match="sample s8"):  # the processor refuses it in a batch
+        adapter.generate([_request(0, images[0], "ok"), text_only], GenerationSettings())

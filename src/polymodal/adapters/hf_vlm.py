@@ -101,6 +101,21 @@ class HFVisionLanguageAdapter:
         except (ValueError, TypeError) as exc:
             raise AdapterError(f"the processor cannot take this input ({exc})") from None
 
+    def _batch_inputs(
+        self, requests: Sequence[Request], texts: list[str], images: list[list[Any]]
+    ) -> Any:
+        """The processor's batch; when it refuses the batch, the error names the first sample
+        it refuses alone."""
+        try:
+            return self._inputs(texts, images)
+        except AdapterError as batch_error:
+            for request, text, group in zip(requests, texts, images, strict=True):
+                try:
+                    self._inputs([text], [group])
+                except AdapterError as exc:
+                    raise AdapterError(exc.what, where=f"sample {request.id}") from None
+            raise batch_error from None
+
     def _decoded_images(self, request: Request) -> list[Any]:
         try:
             return [image.to_pil() for image in request.images]
@@ -116,7 +131,7 @@ class HFVisionLanguageAdapter:
         if not requests:
             return []
         texts = [self._prompt(r) for r in requests]
-        inputs = self._inputs(texts, [self._decoded_images(r) for r in requests])
+        inputs = self._batch_inputs(requests, texts, [self._decoded_images(r) for r in requests])
         sample = settings.temperature > 0
         options: dict[str, Any] = {"max_new_tokens": settings.max_new_tokens, "do_sample": sample}
         if sample:
@@ -135,7 +150,7 @@ class HFVisionLanguageAdapter:
         """Summed log-probability of each candidate's tokens after the prompt, float64 ``[C]``."""
         prompt = self._prompt(request)
         images = self._decoded_images(request)
-        prompt_len = len(self._inputs([prompt], [images])["input_ids"][0])
+        prompt_len = len(self._batch_inputs([request], [prompt], [images])["input_ids"][0])
         texts = [prompt + c for c in candidates]
         self.tokenizer.padding_side = "right"
         try:
