@@ -41,6 +41,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("polymodal.rundir",),
     ("polymodal.train",),
     ("polymodal.evaluate",),
+    ("polymodal.adapters",),  # models under test (HF VLMs, CLIP-style, HTTP endpoints)
+    ("polymodal.tasks",),  # evaluation tasks in YAML and their runner, over adapters
+    ("polymodal.serve",),  # an adapter as an OpenAI-compatible endpoint
     ("polymodal.bench",),
     ("polymodal.cli",),
 ]

@@ -25,6 +25,10 @@ datasets_app = typer.Typer(help="Built-in and registered datasets.", no_args_is_
 app.add_typer(datasets_app, name="datasets")
 cache_app = typer.Typer(help="The feature cache of frozen encoders.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
+from polymodal.cli.tasks import serve, tasks_app  # noqa: E402 (after the app it extends)
+
+app.add_typer(tasks_app, name="tasks")
+app.command("serve")(serve)
 
 _STATE: dict[str, bool] = {"debug": False}
 
