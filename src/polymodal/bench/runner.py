@@ -10,8 +10,9 @@ evaluates it into a clean run directory, and stores its results, keeping a heart
 claim from a background thread. So:
 
 - a finished cell is not run again (unless ``rerun``), and a cell whose config changed is;
-- a benchmark killed at any point resumes with the unfinished cells (a half-run cell's run
-  directory is removed and the cell starts again from scratch);
+- a benchmark killed at any point resumes with the unfinished cells; a cell killed
+  mid-training continues from its last epoch's checkpoint (:mod:`polymodal.train.resume`),
+  bit-identical to an uninterrupted cell; a failed or changed cell starts again from scratch;
 - several processes can run one benchmark together: each cell is claimed by exactly one.
 
 A cell that raises is marked ``failed`` (its error is stored) and the others go on; at the end
@@ -44,6 +45,7 @@ from polymodal.bench.store import (
 from polymodal.config import config_to_dict
 from polymodal.errors import PolymodalError
 from polymodal.rundir.layout import METRICS_FILE
+from polymodal.train.resume import mark_failed
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -140,18 +142,23 @@ def _summary(payload: dict[str, Any]) -> str:
 
 
 def run_cell(cell: Cell, run_dir: Path, display: BenchProgress | None = None) -> dict[str, Any]:
-    """Train and evaluate one cell into a clean ``run_dir``; returns its ``metrics.json``."""
-    from polymodal.evaluate.run import EvaluationOptions, evaluate_run
-    from polymodal.train.run import train
+    """Train and evaluate one cell into ``run_dir``; returns its ``metrics.json``.
 
-    if run_dir.exists():
-        shutil.rmtree(run_dir)  # a half-run or changed cell starts clean
+    An interrupted training of the same config in ``run_dir`` is resumed, a finished one kept
+    (only evaluated again); anything else there is removed first
+    (:func:`polymodal.train.resume.train_or_resume`), as is an evaluated cell run again.
+    """
+    from polymodal.evaluate.run import EvaluationOptions, evaluate_run
+    from polymodal.train.resume import train_or_resume
+
+    if (run_dir / METRICS_FILE).is_file():
+        shutil.rmtree(run_dir)  # a finished cell run again (--rerun) starts from scratch
     callbacks = []
     if display is not None:
         from polymodal.bench.progress import TrainingProgress
 
         callbacks.append(TrainingProgress(display))
-    train(cell.config, run_dir, callbacks=callbacks)
+    train_or_resume(cell.config, run_dir, callbacks=callbacks)
     options = EvaluationOptions(**cell.options, seed=cell.seed)
     evaluate_run(run_dir, options=options)
     return json.loads((run_dir / METRICS_FILE).read_text(encoding="utf-8"))
@@ -275,6 +282,7 @@ def _run_claimed(loop: _Loop, cell: Cell, record: CellRecord, display: BenchProg
         except Exception as exc:  # a failed cell is recorded; the benchmark goes on
             trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
             store.fail(cell.key, owner, f"{type(exc).__name__}: {exc}\n\n{trace}")
+            mark_failed(loop.bench_dir / record.run_path, trace)  # a retry starts from scratch
             message = f"FAILED: {error_summary(f'{type(exc).__name__}: {exc}')}"
             display.cell_finished(label, number, message, store.counts()["done"])
             return

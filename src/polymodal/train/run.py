@@ -152,7 +152,7 @@ def _trainer(
         plugins=[SafetensorsCheckpointIO()],
         enable_progress_bar=cfg.progress,
         enable_model_summary=False,
-        enable_checkpointing=False,  # LastCheckpoint and BestWeights write the run's checkpoints
+        enable_checkpointing=True,  # LastCheckpoint (a Checkpoint) and BestWeights write them
         num_sanity_val_steps=0,
         use_distributed_sampler=False,  # RankShard shards training; every rank validates all
         log_every_n_steps=1,
