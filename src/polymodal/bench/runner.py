@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from polymodal.bench.cells import Cell, expand_cells
+from polymodal.bench.executor_base import BenchJob, Executor
 from polymodal.bench.spec import BenchSpec
 from polymodal.bench.store import (
     DEFAULT_LEASE_S,
@@ -173,6 +174,7 @@ def run_benchmark(
     heartbeat_s: float | None = None,
     console: Console | None = None,
     store: str | None = None,
+    executor: Executor | None = None,
 ) -> BenchResult:
     """Run every unfinished cell of ``spec`` into ``bench_dir`` (no report: see
     :func:`polymodal.bench.report.run_and_report`).
@@ -186,6 +188,8 @@ def run_benchmark(
         console: a :class:`rich.console.Console` for the progress display (default: stdout).
         store: the results store's URL (``postgresql://...``); default: the spec's ``store``,
             else the store ``bench_dir`` already uses, else ``bench_dir/results.sqlite``.
+        executor: what runs the cells (default :class:`LocalExecutor`: this process; see
+            :mod:`polymodal.bench.executors`).
 
     Raises:
         ConfigError: an invalid cell config.
@@ -197,18 +201,31 @@ def run_benchmark(
     results = store_for(bench_dir, store or spec.store)
     result = BenchResult(bench_dir)
     try:
-        results.set_meta("spec", spec.model_dump_json(exclude={"store"}))
+        results.set_meta("spec", spec.model_dump_json(exclude={"store", "resources"}))
         counts = results.sync(
             [planned_cell(c) for c in cells], rerun=rerun, lease_s=lease_s, bench_dir=bench_dir
         )
         every = heartbeat_s if heartbeat_s is not None else lease_s / 6.0
-        loop = _Loop(results, bench_dir, lease_s, every)
-        result.ran = _run_cells(loop, cells, counts["kept"], console)
+        job = BenchJob(cells, bench_dir.resolve(), store or spec.store, lease_s, every,
+                       counts["kept"], spec.resources)  # fmt: skip
+        result.ran = (executor or LocalExecutor()).run(job, results, console)
         result.cells = results.cells()
     finally:
         results.close()
     raise_if_failed(result)
     return result
+
+
+class LocalExecutor:
+    """The ``local`` executor: this process claims and runs cells one after the other (other
+    processes, on this machine or others, may share the benchmark through the store)."""
+
+    name = "local"
+
+    def run(self, job: BenchJob, store: ResultsStore, console: Console | None) -> list[str]:
+        """Run cells until the store has none left; the keys this process ran."""
+        loop = _Loop(store, job.bench_dir, job.lease_s, job.heartbeat_s)
+        return _run_cells(loop, job.cells, job.kept, console)
 
 
 @dataclass(frozen=True)
