@@ -210,6 +210,10 @@ def run_benchmark(
                        counts["kept"], spec.resources)  # fmt: skip
         result.ran = (executor or LocalExecutor()).run(job, results, console)
         result.cells = results.cells()
+        if spec.train.loggers:  # one tracker run per finished cell
+            from polymodal.bench.tracking import log_results
+
+            log_results(spec, bench_dir, result.cells)
     finally:
         results.close()
     raise_if_failed(result)
