@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 import polymodal
 from polymodal.bench.executors import make_executor
@@ -128,3 +129,34 @@ def test_a_killed_nodes_cell_is_finished_by_the_other_node(pg_url, tmp_path_fact
     kept = [json.loads(r)["epoch"] for r in history if json.loads(r)["epoch"] <= killed_at]
     assert rows[: len(kept)] == history[: len(kept)]  # resumed: earlier epochs kept as they were
     assert (bench_dir / "report.md").is_file()
+
+
+def test_cli_rejects_an_unknown_executor_and_a_local_address(tmp_path):
+    from typer.testing import CliRunner
+
+    from polymodal.cli.main import app
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC)
+    out = tmp_path / "bench"
+    bad = CliRunner().invoke(app, ["bench", str(spec), "--out", str(out), "--executor", "dask"])
+    assert bad.exit_code != 0
+    assert "unknown executor 'dask'" in bad.output
+    local = CliRunner().invoke(app, ["bench", str(spec), "--out", str(out), "--address", "x:1"])
+    assert local.exit_code != 0
+    assert "--executor ray" in local.output
+    assert not out.exists()  # refused before anything was planned
+
+
+def test_spec_resources_are_validated():
+    from polymodal.bench.cells import parse_spec
+    from polymodal.errors import ConfigError
+
+    raw = yaml.safe_load(SPEC)
+    assert parse_spec(raw).resources.cpus == 1.0
+    raw["resources"] = {"cpus": 0, "tpus": 1}
+    with pytest.raises(ConfigError) as caught:
+        parse_spec(raw)
+    text = "\n".join(caught.value.problems)
+    assert "resources.cpus" in text
+    assert "resources.tpus" in text
