@@ -52,6 +52,8 @@ from polymodal.report.run_report import (
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from polymodal.bench.executor_base import Executor
+
 PLOTS_DIR = "plots"
 
 
@@ -424,6 +426,7 @@ def run_and_report(
     heartbeat_s: float | None = None,
     console: Console | None = None,
     store: str | None = None,
+    executor: Executor | None = None,
 ) -> BenchResult:
     """:func:`~polymodal.bench.runner.run_benchmark` (same arguments), then write the report.
 
@@ -436,6 +439,7 @@ def run_and_report(
         BenchmarkFailed: after the report, when some cells failed.
     """
     options = {"rerun": rerun, "lease_s": lease_s, "heartbeat_s": heartbeat_s, "store": store}
+    options["executor"] = executor
     try:
         result = run_benchmark(spec, bench_dir, **options, console=console)
     except BenchmarkFailed:

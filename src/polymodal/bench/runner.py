@@ -10,8 +10,9 @@ evaluates it into a clean run directory, and stores its results, keeping a heart
 claim from a background thread. So:
 
 - a finished cell is not run again (unless ``rerun``), and a cell whose config changed is;
-- a benchmark killed at any point resumes with the unfinished cells (a half-run cell's run
-  directory is removed and the cell starts again from scratch);
+- a benchmark killed at any point resumes with the unfinished cells; a cell killed
+  mid-training continues from its last epoch's checkpoint (:mod:`polymodal.train.resume`),
+  bit-identical to an uninterrupted cell; a failed or changed cell starts again from scratch;
 - several processes can run one benchmark together: each cell is claimed by exactly one.
 
 A cell that raises is marked ``failed`` (its error is stored) and the others go on; at the end
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from polymodal.bench.cells import Cell, expand_cells
+from polymodal.bench.executor_base import BenchJob, Executor
 from polymodal.bench.spec import BenchSpec
 from polymodal.bench.store import (
     DEFAULT_LEASE_S,
@@ -44,6 +46,7 @@ from polymodal.bench.store import (
 from polymodal.config import config_to_dict
 from polymodal.errors import PolymodalError
 from polymodal.rundir.layout import METRICS_FILE
+from polymodal.train.resume import mark_failed
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -140,18 +143,23 @@ def _summary(payload: dict[str, Any]) -> str:
 
 
 def run_cell(cell: Cell, run_dir: Path, display: BenchProgress | None = None) -> dict[str, Any]:
-    """Train and evaluate one cell into a clean ``run_dir``; returns its ``metrics.json``."""
-    from polymodal.evaluate.run import EvaluationOptions, evaluate_run
-    from polymodal.train.run import train
+    """Train and evaluate one cell into ``run_dir``; returns its ``metrics.json``.
 
-    if run_dir.exists():
-        shutil.rmtree(run_dir)  # a half-run or changed cell starts clean
+    An interrupted training of the same config in ``run_dir`` is resumed, a finished one kept
+    (only evaluated again); anything else there is removed first
+    (:func:`polymodal.train.resume.train_or_resume`), as is an evaluated cell run again.
+    """
+    from polymodal.evaluate.run import EvaluationOptions, evaluate_run
+    from polymodal.train.resume import train_or_resume
+
+    if (run_dir / METRICS_FILE).is_file():
+        shutil.rmtree(run_dir)  # a finished cell run again (--rerun) starts from scratch
     callbacks = []
     if display is not None:
         from polymodal.bench.progress import TrainingProgress
 
         callbacks.append(TrainingProgress(display))
-    train(cell.config, run_dir, callbacks=callbacks)
+    train_or_resume(cell.config, run_dir, callbacks=callbacks)
     options = EvaluationOptions(**cell.options, seed=cell.seed)
     evaluate_run(run_dir, options=options)
     return json.loads((run_dir / METRICS_FILE).read_text(encoding="utf-8"))
@@ -166,6 +174,7 @@ def run_benchmark(
     heartbeat_s: float | None = None,
     console: Console | None = None,
     store: str | None = None,
+    executor: Executor | None = None,
 ) -> BenchResult:
     """Run every unfinished cell of ``spec`` into ``bench_dir`` (no report: see
     :func:`polymodal.bench.report.run_and_report`).
@@ -179,6 +188,8 @@ def run_benchmark(
         console: a :class:`rich.console.Console` for the progress display (default: stdout).
         store: the results store's URL (``postgresql://...``); default: the spec's ``store``,
             else the store ``bench_dir`` already uses, else ``bench_dir/results.sqlite``.
+        executor: what runs the cells (default :class:`LocalExecutor`: this process; see
+            :mod:`polymodal.bench.executors`).
 
     Raises:
         ConfigError: an invalid cell config.
@@ -190,18 +201,35 @@ def run_benchmark(
     results = store_for(bench_dir, store or spec.store)
     result = BenchResult(bench_dir)
     try:
-        results.set_meta("spec", spec.model_dump_json(exclude={"store"}))
+        results.set_meta("spec", spec.model_dump_json(exclude={"store", "resources"}))
         counts = results.sync(
             [planned_cell(c) for c in cells], rerun=rerun, lease_s=lease_s, bench_dir=bench_dir
         )
         every = heartbeat_s if heartbeat_s is not None else lease_s / 6.0
-        loop = _Loop(results, bench_dir, lease_s, every)
-        result.ran = _run_cells(loop, cells, counts["kept"], console)
+        job = BenchJob(cells, bench_dir.resolve(), store or spec.store, lease_s, every,
+                       counts["kept"], spec.resources)  # fmt: skip
+        result.ran = (executor or LocalExecutor()).run(job, results, console)
         result.cells = results.cells()
+        if spec.train.loggers:  # one tracker run per finished cell
+            from polymodal.bench.tracking import log_results
+
+            log_results(spec, bench_dir, result.cells)
     finally:
         results.close()
     raise_if_failed(result)
     return result
+
+
+class LocalExecutor:
+    """The ``local`` executor: this process claims and runs cells one after the other (other
+    processes, on this machine or others, may share the benchmark through the store)."""
+
+    name = "local"
+
+    def run(self, job: BenchJob, store: ResultsStore, console: Console | None) -> list[str]:
+        """Run cells until the store has none left; the keys this process ran."""
+        loop = _Loop(store, job.bench_dir, job.lease_s, job.heartbeat_s)
+        return _run_cells(loop, job.cells, job.kept, console)
 
 
 @dataclass(frozen=True)
@@ -275,6 +303,7 @@ def _run_claimed(loop: _Loop, cell: Cell, record: CellRecord, display: BenchProg
         except Exception as exc:  # a failed cell is recorded; the benchmark goes on
             trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
             store.fail(cell.key, owner, f"{type(exc).__name__}: {exc}\n\n{trace}")
+            mark_failed(loop.bench_dir / record.run_path, trace)  # a retry starts from scratch
             message = f"FAILED: {error_summary(f'{type(exc).__name__}: {exc}')}"
             display.cell_finished(label, number, message, store.counts()["done"])
             return

@@ -99,6 +99,17 @@ class LeaderboardOptions(BaseModel):
     reference: str | None = None
 
 
+class CellResources(BaseModel):
+    """What one cell needs where cells are scheduled (``--executor ray``): CPUs and GPUs.
+
+    Example: ``resources: {cpus: 2, gpus: 0.5}`` (two cells share a GPU)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cpus: float = Field(1.0, gt=0.0)
+    gpus: float = Field(0.0, ge=0.0)
+
+
 class BenchSpec(BaseModel):
     """What ``polymodal bench`` runs: every dataset x model variant x seed is one cell."""
 
@@ -116,6 +127,8 @@ class BenchSpec(BaseModel):
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: BenchEval = Field(default_factory=BenchEval)
     leaderboard: LeaderboardOptions = Field(default_factory=LeaderboardOptions)
+    resources: CellResources = Field(default_factory=CellResources)
+    """CPUs and GPUs of one cell, for an executor that schedules cells (``--executor ray``)."""
     store: str | None = None
     """The results store's URL (``postgresql://...``) for a benchmark shared by several
     machines; ``--store`` overrides it. Default: ``results.sqlite`` in the benchmark directory."""

@@ -256,6 +256,12 @@ def bench(
     store: Optional[str] = typer.Option(
         None, "--store", help="Results store URL (postgresql://...) shared by several machines."
     ),
+    executor: str = typer.Option(
+        "local", "--executor", help="What runs the cells: local (this process) or ray."
+    ),
+    address: Optional[str] = typer.Option(
+        None, "--address", help="The Ray cluster (HOST:PORT, ray://..., auto) for --executor ray."
+    ),
 ) -> None:
     """Run a benchmark (default: built-in) resumably, then write its leaderboard and reports.
 
@@ -266,11 +272,14 @@ def bench(
 
     def body() -> None:
         from polymodal.bench.cells import default_spec, load_spec
+        from polymodal.bench.executors import make_executor
         from polymodal.bench.report import run_and_report
 
+        runner = make_executor(executor, address)
         bench_spec = load_spec(spec) if spec is not None else default_spec()
         bench_dir = out or Path("runs") / (bench_spec.name or "bench")
-        result = run_and_report(bench_spec, bench_dir, rerun=rerun, lease_s=lease, store=store)
+        options = {"rerun": rerun, "lease_s": lease, "store": store, "executor": runner}
+        result = run_and_report(bench_spec, bench_dir, **options)
         typer.echo(result.leaderboard_markdown)
         for kind, path in result.report_paths.items():
             typer.echo(f"report ({kind}): {path}")

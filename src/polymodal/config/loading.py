@@ -169,9 +169,13 @@ _OMITTED_AT_DEFAULT = {"unimodal_loss_weight": 0.0}
 their default, so runs and benchmark cells saved before them keep their config (and key)."""
 
 
-def _without_late_defaults(model: Any) -> Any:
+_TRAIN_OMITTED_AT_DEFAULT = {"loggers": [], "tracking_uri": None}
+"""The same for the train section (also a pretraining stage's)."""
+
+
+def _without_late_defaults(model: Any, omitted: dict[str, Any] = _OMITTED_AT_DEFAULT) -> Any:
     if isinstance(model, dict):
-        for key, default in _OMITTED_AT_DEFAULT.items():
+        for key, default in omitted.items():
             if key in model and model[key] == default:
                 del model[key]
     return model
@@ -183,6 +187,8 @@ def config_to_dict(config: ExperimentConfig) -> dict[str, Any]:
     if not out.get("plugins"):  # added later: runs saved before it keep their config
         out.pop("plugins", None)
     _without_late_defaults(out.get("model"))
+    for train in (out.get("train"), (out.get("pretrain") or {}).get("train")):
+        _without_late_defaults(train, _TRAIN_OMITTED_AT_DEFAULT)
     if out.get("pretrain") is None:  # added later: runs saved before it keep their config
         out.pop("pretrain", None)
     pretrain = out.get("pretrain")

@@ -104,6 +104,13 @@ class TrainConfig(_Strict):
     """Encode the splits once with every frozen encoder (parameters, none trainable) and train
     on the stored features: True stores them under ``<run_dir>/feature_cache``, a string is a
     folder of your own (shared between runs); False (default) encodes every step."""
+    loggers: list[Literal["csv", "tensorboard", "mlflow"]] = Field(default_factory=list)
+    """Experiment trackers the epoch metrics also go to (:mod:`polymodal.train.loggers`):
+    ``csv`` (``logs/csv/metrics.csv``), ``tensorboard`` (``logs/tensorboard/``), ``mlflow``
+    (``tracking_uri``); ``logs/metrics.jsonl`` is written whatever this says."""
+    tracking_uri: str | None = None
+    """MLflow's tracking URI; default ``sqlite:///<run_dir>/mlflow.db`` (a benchmark's results:
+    ``<bench_dir>/mlflow.db``)."""
 
 
 class EvalConfig(_Strict):

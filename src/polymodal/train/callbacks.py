@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+from lightning.pytorch.callbacks import Checkpoint
 
 from polymodal.io import write_json_atomic, write_text_atomic
 from polymodal.rundir.codec import checkpoint_files, checkpoint_stem, save_weights
@@ -114,11 +115,15 @@ def _staging_files(path: Path) -> tuple[Path, Path]:
     return checkpoint_files(stem.with_name(stem.name + STAGING_SUFFIX))
 
 
-class LastCheckpoint(L.Callback):
+class LastCheckpoint(Checkpoint):
     """Saves the resumable checkpoint (``last.safetensors`` + ``last.json``) after every epoch.
 
     It is saved at the end of the training epoch, after validation, early stopping, best weights
-    and the metrics history have updated their state. Keep it last among the callbacks.
+    and the metrics history have updated their state. Being a Lightning ``Checkpoint``, it runs
+    with the monitoring callbacks, after the module's own epoch-end hook, and Lightning moves it
+    behind them all: ``EarlyStopping`` counts the epoch (it checks at the end of the training
+    epoch) before the state is saved, so a run killed after that epoch resumes with the count
+    an uninterrupted run has. (Needs ``Trainer(enable_checkpointing=True)``.)
 
     A process killed at any instant (SIGKILL, power loss) leaves a pair that loads: the new pair
     is written in full as ``last-next.*`` (each file atomically), then renamed over ``last.*``

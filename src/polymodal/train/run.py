@@ -65,6 +65,7 @@ from polymodal.train.callbacks import (
 )
 from polymodal.train.checkpoint import SafetensorsCheckpointIO
 from polymodal.train.environment import collect_environment
+from polymodal.train.loggers import loggers_of
 from polymodal.train.module import LitMultimodal
 from polymodal.train.pretrain import (
     LitPretrain,
@@ -117,7 +118,11 @@ def _record_skipped(bundle: DataBundle, run_dir: Path) -> None:
 
 
 def _trainer(
-    cfg: TrainConfig, run_dir: Path, has_val: bool, extra: list[L.Callback]
+    cfg: TrainConfig,
+    run_dir: Path,
+    has_val: bool,
+    extra: list[L.Callback],
+    config: ExperimentConfig,
 ) -> tuple[L.Trainer, BestWeights]:
     ckpt_dir = checkpoint_dir(run_dir)
     stopping = cfg.early_stopping
@@ -147,12 +152,12 @@ def _trainer(
         gradient_clip_val=cfg.gradient_clip_val,
         deterministic=cfg.deterministic,
         default_root_dir=run_dir,
-        logger=False,  # MetricsHistory keeps logs/metrics.jsonl, resumable
+        logger=loggers_of(config, cfg, run_dir) or False,  # metrics.jsonl: MetricsHistory
         callbacks=callbacks,
         plugins=[SafetensorsCheckpointIO()],
         enable_progress_bar=cfg.progress,
         enable_model_summary=False,
-        enable_checkpointing=False,  # LastCheckpoint and BestWeights write the run's checkpoints
+        enable_checkpointing=True,  # LastCheckpoint (a Checkpoint) and BestWeights write them
         num_sanity_val_steps=0,
         use_distributed_sampler=False,  # RankShard shards training; every rank validates all
         log_every_n_steps=1,
@@ -292,7 +297,7 @@ def _train_stage(
     val_set = splits.get("val")
     has_val = val_set is not None and len(val_set) > 0  # type: ignore[arg-type]
     val_loader = loader("val", False) if has_val else None
-    trainer, best = _trainer(cfg, run_dir, has_val, list(callbacks))
+    trainer, best = _trainer(cfg, run_dir, has_val, list(callbacks), config)
     start = time.perf_counter()
     with warnings.catch_warnings():
         # Frozen pretrained encoders stay in eval mode on purpose (no dropout, fixed statistics).
