@@ -20,7 +20,7 @@ BAD_CONFIGS: dict[str, tuple[str | bytes, list[str], list[str]]] = {
     "unknown_top_level_key": (
         GOOD + "trian: {max_epochs: 3}\n",
         [],
-        [r"^trian: unknown key; did you mean 'train'\? \(allowed: data, eval, model, name"],
+        [r"^trian: unknown key; did you mean 'train'\? \(allowed: data, eval, generation, model"],
     ),
     "unknown_nested_key": (
         GOOD + "train: {max_epoch: 3}\n",

@@ -470,7 +470,7 @@ BAD_MANIFESTS: dict[str, tuple[Any, dict[str, Any], str, str]] = {
     "non_utf8_jsonl": (
         _raw("m.jsonl", '{"id": "caf\xe9"}\n'.encode("latin-1")),
         {},
-        r"manifest is not UTF-8 \(invalid byte at offset 11\)",
+        r"manifest is not UTF-8: line 1, byte offset 11 in the line \(offset 11 in the file",
         "save the manifest as UTF-8",
     ),
     "non_utf8_csv": (

@@ -65,7 +65,7 @@ CASES: dict[str, Case] = {
         [],
         [
             "data.name: unknown dataset 'imagenet' (allowed: captions, digits-av, hf_dataset, "
-            "manifest, mmsa, synthetic, translation-pairs)"
+            "manifest, mmsa, synthetic, translation, translation-pairs)"
         ],
         ConfigError,
     ),
@@ -130,7 +130,7 @@ def test_cli_unknown_dataset_name_in_datasets_show() -> None:
     assert result.exit_code == 2
     assert result.output == (
         "error: unknown dataset 'imagenet'\nfix: use one of: captions, digits-av, hf_dataset, "
-        "manifest, mmsa, synthetic, translation-pairs\n"
+        "manifest, mmsa, synthetic, translation, translation-pairs\n"
     )
     debug = runner.invoke(app, ["--debug", "datasets", "show", "imagenet"])
     assert isinstance(debug.exception, UnknownComponentError)

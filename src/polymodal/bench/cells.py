@@ -157,6 +157,8 @@ def cell_config(
     }
     if spec.plugins:
         raw["plugins"] = list(spec.plugins)
+    if "generation" in spec.model_fields_set:
+        raw["generation"] = spec.generation.model_dump()
     raw, problems = expand_presets(raw)
     if problems:
         raise ConfigError(problems)

@@ -43,6 +43,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from polymodal.config import DataConfig, EvalConfig, TrainConfig
+from polymodal.config.generation import GenerationConfig
 
 GRID_SECTIONS = ("data", "model", "train")
 """Sections a grid key may start with."""
@@ -126,6 +127,9 @@ class BenchSpec(BaseModel):
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: BenchEval = Field(default_factory=BenchEval)
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    """Target tokenizer and decoding of every generation cell (the experiment's
+    ``generation:``); the primary metric is the first of ``eval.metrics``."""
     leaderboard: LeaderboardOptions = Field(default_factory=LeaderboardOptions)
     resources: CellResources = Field(default_factory=CellResources)
     """CPUs and GPUs of one cell, for an executor that schedules cells (``--executor ray``)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from polymodal.config.generation import GenerationConfig
 from polymodal.config.presets import expand_presets
 from polymodal.config.problems import all_component_problems, format_validation_errors
 from polymodal.config.schema import ExperimentConfig
@@ -164,7 +165,7 @@ def load_config(
     return parse_config(raw, source=source)
 
 
-_OMITTED_AT_DEFAULT = {"unimodal_loss_weight": 0.0}
+_OMITTED_AT_DEFAULT = {"unimodal_loss_weight": 0.0, "decoder": None}
 """Model-section keys added after configs were first saved: left out of the saved mapping at
 their default, so runs and benchmark cells saved before them keep their config (and key)."""
 
@@ -191,6 +192,8 @@ def config_to_dict(config: ExperimentConfig) -> dict[str, Any]:
         _without_late_defaults(train, _TRAIN_OMITTED_AT_DEFAULT)
     if out.get("pretrain") is None:  # added later: runs saved before it keep their config
         out.pop("pretrain", None)
+    if out.get("generation") == GenerationConfig().model_dump(mode="json"):  # added later too
+        out.pop("generation", None)
     pretrain = out.get("pretrain")
     if isinstance(pretrain, dict):
         for tower in (pretrain.get("towers") or {}).values():

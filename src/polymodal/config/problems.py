@@ -138,6 +138,7 @@ def _model_problems(path: str, model: Any) -> list[str]:
     problems += component_problems("interaction", f"{path}.interaction", model.get("interaction"))
     problems += component_problems("fusion", f"{path}.fusion", model.get("fusion", "concat"))
     problems += component_problems("head", f"{path}.head", model.get("head"))
+    problems += component_problems("decoder", f"{path}.decoder", model.get("decoder"))
     return problems
 
 

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from polymodal.config.generation import GenerationConfig
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -52,6 +54,10 @@ class ModelConfig(_Strict):
     interaction: ComponentSpec | None = None
     fusion: ComponentSpec = Field(default_factory=lambda: ComponentSpec(name="concat"))
     head: ComponentSpec | None = None
+    decoder: ComponentSpec | None = None
+    """A registered decoder (``transformer_decoder``, ...) for a ``generation`` task: it writes
+    the target text from the token sequences of the encoders (after the interaction); fusion
+    and head are then unused. ``memory_dim`` and ``vocab_size`` are injected."""
     unimodal_loss_weight: float = Field(0.0, ge=0.0)
     """w > 0 gives each encoder a linear classifier of the task on its own features, whose
     losses (weighted by w) are added during training, against modality competition (see
@@ -180,6 +186,8 @@ class ExperimentConfig(_Strict):
     pretrain: PretrainConfig | None = None
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    """Target tokenizer and decoding of a generation task (:mod:`polymodal.config.generation`)."""
 
     @model_validator(mode="before")
     @classmethod

@@ -115,7 +115,22 @@ def collate_samples(samples: Sequence[Sample], specs: dict[str, ModalitySpec]) -
     if all(labelled):
         _check_targets(targets, ids)  # type: ignore[arg-type]
     target = torch.stack(targets) if all(labelled) else None  # type: ignore[arg-type]
-    return Batch(ids, inputs, target)
+    return Batch(ids, inputs, target, _references(samples))
+
+
+def _references(samples: Sequence[Sample]) -> list[tuple[str, ...]] | None:
+    """Every sample's reference texts (generation), None when no sample has any; a batch where
+    some samples have references and others do not is an error."""
+    refs = [getattr(s, "references", None) for s in samples]
+    if all(r is None for r in refs):
+        return None
+    missing = [s.id for s, r in zip(samples, refs, strict=True) if not r]
+    if missing:
+        raise DataError(
+            f"{len(missing)} samples of a generation batch have no reference text: {missing[:5]}",
+            fix="give every sample at least one reference",
+        )
+    return [tuple(r) for r in refs]  # type: ignore[arg-type]
 
 
 def _check_targets(targets: Sequence[Tensor], ids: Sequence[str]) -> None:

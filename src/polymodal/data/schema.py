@@ -33,7 +33,7 @@ from torch import Tensor
 
 ModalityKind = Literal["text", "image", "audio", "video", "tabular"]
 MODALITY_KINDS: tuple[str, ...] = ("text", "image", "audio", "video", "tabular")
-TaskType = Literal["multiclass", "multilabel", "regression", "none"]
+TaskType = Literal["multiclass", "multilabel", "regression", "none", "generation"]
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,9 @@ class TaskSpec:
         type: ``multiclass`` (target int64 ``[]``), ``multilabel`` (float32 ``[L]`` of 0/1),
             ``regression`` (float32 ``[K]``), or ``none``: no target (every sample's target is
             None, batches' ``Batch.target`` too); only contrastive objectives train on it,
-            e.g. ``TaskSpec("none", 0)`` for unlabelled image-caption pairs.
+            e.g. ``TaskSpec("none", 0)`` for unlabelled image-caption pairs; or ``generation``:
+            the target is text, one or more reference strings per sample
+            (``Sample.references``; ``Sample.target`` None), e.g. ``TaskSpec("generation", 0)``.
         num_outputs: classes, labels or regression targets; the width of the model's output
             (0 for ``none``).
         class_names: names of classes or labels, when known.
@@ -103,12 +105,14 @@ class Sample:
         id: unique identifier (string) within the dataset.
         inputs: modality name -> per-sample tensor (see the table above), or None when missing.
         target: int64 ``[]`` (multiclass), float32 ``[L]`` (multilabel), float32 ``[K]``
-            (regression), or None for unlabelled data.
+            (regression), or None for unlabelled data and for generation.
+        references: generation only: the sample's reference texts (at least one), else None.
     """
 
     id: str
     inputs: dict[str, Tensor | None]
     target: Tensor | None = None
+    references: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -138,17 +142,20 @@ class ModalityBatch:
 
 @dataclass
 class Batch:
-    """A collated batch: ids, one :class:`ModalityBatch` per modality, and targets."""
+    """A collated batch: ids, one :class:`ModalityBatch` per modality, and targets (and, for
+    generation, each sample's reference texts)."""
 
     ids: list[str]
     inputs: dict[str, ModalityBatch]
     target: Tensor | None = None
+    references: list[tuple[str, ...]] | None = None
 
     def to(self, device: torch.device | str) -> Batch:
         return Batch(
             list(self.ids),
             {k: v.to(device) for k, v in self.inputs.items()},
             None if self.target is None else self.target.to(device),
+            self.references,
         )
 
     def __len__(self) -> int:

@@ -59,14 +59,22 @@ def paired_difference(
 
     ``delta = metric(A) - metric(B)`` with a paired bootstrap interval; p from McNemar's test
     when ``test`` is "mcnemar", or "auto" with accuracy of a multiclass task, else from the
-    paired bootstrap.
+    paired bootstrap. Task ``generation``: the corpus metric recomputed from each resample's
+    per-sample statistics (``stats_<family>`` columns), as sacrebleu's paired bootstrap does.
     """
     table_a, table_b = tables
-    inputs_a = inputs_from_table(table_a, task)
-    inputs_b = inputs_from_table(table_b, task)
+    if task == "generation":  # corpus metrics recomputed from the per-sample statistics
+        from polymodal.evaluate.generation import generation_metric
+        from polymodal.evaluate.generation import inputs_from_table as texts_inputs
+
+        scorer: Any = generation_metric(metric)
+        inputs_a, inputs_b = texts_inputs(table_a), texts_inputs(table_b)
+    else:
+        scorer = create_metric(metric)
+        inputs_a, inputs_b = inputs_from_table(table_a, task), inputs_from_table(table_b, task)
     n = len(table_a)
     boot = paired_bootstrap(
-        create_metric(metric), inputs_a, inputs_b, n, resamples=resamples, level=level, seed=seed
+        scorer, inputs_a, inputs_b, n, resamples=resamples, level=level, seed=seed
     )
     use_mcnemar = task == "multiclass" and (
         test == "mcnemar" or (test == "auto" and metric == "accuracy")

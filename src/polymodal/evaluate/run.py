@@ -119,8 +119,11 @@ def evaluate_run(
     """
     run_dir = Path(run_dir)
     options = options or EvaluationOptions()
-    if load_run_config(run_dir).model is None:
+    saved = load_run_config(run_dir)
+    if saved.model is None:
         return _evaluate_contrastive(run_dir, split, metrics, batch_size, options)
+    if saved.model.decoder is not None:
+        return _evaluate_generation(run_dir, split, metrics, batch_size, options)
     config, bundle, model = load_trained(run_dir)
     split, dataset = evaluation_split(config, bundle, split, run_dir)
     size = batch_size or config.eval.batch_size or config.train.batch_size
@@ -179,6 +182,34 @@ def _evaluate_contrastive(
     )
     ranks = pd.read_parquet(run_dir / RANKS_FILE)
     return EvaluationResult(run_dir, payload["split"], payload["metrics"], ranks, payload)
+
+
+def _evaluate_generation(
+    run_dir: Path,
+    split: str | None,
+    metrics: list[str] | None,
+    batch_size: int | None,
+    options: EvaluationOptions,
+) -> EvaluationResult:
+    """Decode and score a generation run (:mod:`polymodal.evaluate.generation.run`).
+
+    Raises:
+        PolymodalError: robustness, contribution or efficiency (not available for generation).
+    """
+    from polymodal.evaluate.generation.run import evaluate_generation_run
+
+    asked = [n for n in ("robustness", "contribution", "efficiency") if getattr(options, n)]
+    if asked:
+        raise PolymodalError(
+            f"{', '.join(asked)} not available for a generation run yet",
+            where=str(run_dir),
+            fix="drop those options",
+        )
+    payload, table = evaluate_generation_run(
+        run_dir, split=split, metrics=metrics, batch_size=batch_size,
+        resamples=options.resamples, level=options.level, seed=options.seed,
+    )  # fmt: skip
+    return EvaluationResult(run_dir, payload["split"], payload["metrics"], table, payload)
 
 
 def _predictions(

@@ -13,6 +13,7 @@ A run directory (``polymodal train CONFIG --out RUN``) holds::
         last.safetensors       resumable state, with last.json (LAST_STEM)
         last.json
         data_state.json        the preprocessing state, e.g. a vocabulary (DATA_STATE_FILE)
+        target_tokenizer.json  a generation run's target tokenizer (TARGET_TOKENIZER_FILE)
       logs/metrics.jsonl       one row of metrics per epoch (LOGS_DIR, HISTORY_FILE)
       pretrain/                stage 1 of a two-stage run, a run directory itself (PRETRAIN_DIR)
 
@@ -46,6 +47,7 @@ LAST_STEM = "last"
 LIGHTNING_SUFFIX = ".ckpt"
 """Suffix of the path Lightning is given for a checkpoint; the files on disk are its stem's pair."""
 DATA_STATE_FILE = "data_state.json"
+TARGET_TOKENIZER_FILE = "target_tokenizer.json"
 
 LOGS_DIR = "logs"
 HISTORY_FILE = "metrics.jsonl"
@@ -86,6 +88,11 @@ def weights_path(run_dir: str | Path) -> Path:
 def data_state_path(run_dir: str | Path) -> Path:
     """``RUN/checkpoint/data_state.json``: the preprocessing state."""
     return checkpoint_dir(run_dir) / DATA_STATE_FILE
+
+
+def target_tokenizer_path(run_dir: str | Path) -> Path:
+    """``RUN/checkpoint/target_tokenizer.json``: a generation run's target tokenizer."""
+    return checkpoint_dir(run_dir) / TARGET_TOKENIZER_FILE
 
 
 def last_checkpoint(run_dir: str | Path) -> Path:

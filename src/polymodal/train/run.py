@@ -337,6 +337,10 @@ def _supervised_module(
     """The LightningModule of a supervised run, the modalities it reads, its cached features
     and its splits (the training split reduced to ``label_fraction`` after pretraining)."""
     assert config.model is not None
+    if bundle.info.task.type == "generation" or config.model.decoder is not None:
+        from polymodal.train.generative import generative_module
+
+        return generative_module(config, bundle, run_dir)
     model = build_model(config.model, bundle.info)
     splits = dict(bundle.splits)
     if pretrained is not None and config.pretrain is not None:

@@ -101,6 +101,14 @@ Rules:
   column or a list of them. Any other empty label cell makes a bad row. ``label: null`` makes
   an unlabelled dataset (task ``none``): every sample's target is None, so only contrastive
   objectives train on it; ``classes`` then is an error.
+- **Generation** (``task: generation``): ``label`` is the column of reference texts (a string,
+  a list of strings, or in CSV a JSON list); each sample's ``references`` holds them and its
+  target is None. With ``group_column``, the rows of a group are *one* sample (the first row's
+  id and inputs) whose references are every row's, in row order (Flickr8k: five caption rows of
+  a photo, one sample with five references); rows of a group naming different items are bad
+  rows. An empty reference list, a whitespace-only reference and text that is not UTF-8 (with
+  its byte offset) make bad rows (:mod:`~polymodal.data.manifest.references`); a manifest file
+  that is not UTF-8 is an error naming its line and byte offset.
 - **Item keys**: :meth:`ManifestDataset.item_keys` gives, per sample, which item of a modality
   it holds (a file's path relative to the root, inline text, tabular values as JSON), so that
   rows sharing an image are known as such (positives of one batch, one gallery item for

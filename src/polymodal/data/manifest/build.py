@@ -26,6 +26,7 @@ from polymodal.data.manifest.dataset import ManifestDataset, Record
 from polymodal.data.manifest.derived import make_field
 from polymodal.data.manifest.errors import bad_rows_error
 from polymodal.data.manifest.fields import Field, TextField
+from polymodal.data.manifest.groups import merge_groups
 from polymodal.data.manifest.labels import Labels
 from polymodal.data.manifest.options import ManifestModality, validate_modalities
 from polymodal.data.manifest.params import check_choices, check_fractions, resolve_task
@@ -130,6 +131,8 @@ def build_manifest(request: ManifestRequest, read: Reader = read_manifest) -> Da
         plan.id_column,
         plan.split_column,
     )
+    if plan.task == "generation" and r.group_column:
+        checked = merge_groups(checked, r.group_column)
     if checked.bad and r.bad_rows == "error":
         raise bad_rows_error(plan.manifest, checked.bad)
     if plan.state is None and not any(rec.split == "train" for rec in checked.records):
@@ -183,6 +186,8 @@ def _finish_records(
         checked.records, checked.raw_labels, checked.decoded, strict=True
     ):
         record.target = labels.target(raw_label)
+        if labels.task == "generation":
+            record.references = raw_label
         if cache:
             record.inputs = {
                 n: None if v is None else fields[n].finish(v) for n, v in decoded.items()
@@ -222,8 +227,10 @@ def manifest_dataset(
         path: the manifest file (``.jsonl``, ``.ndjson``, ``.csv`` or ``.parquet``).
         modalities: modality name -> :class:`ManifestModality` (kind, column, options).
         label: the label column, or several (multilabel flags, regression targets); None: an
-            unlabelled dataset (task ``none``: targets are None).
-        task: ``multiclass``, ``multilabel``, ``regression`` or ``none``; None (default):
+            unlabelled dataset (task ``none``: targets are None). Task ``generation``: the
+            column of reference texts (:mod:`polymodal.data.manifest.references`).
+        task: ``multiclass``, ``multilabel``, ``regression``, ``generation`` or ``none``;
+            None (default):
             ``multiclass`` with a label, ``none`` without.
         classes: a fixed class set (multiclass, or multilabel from names); rows with another
             label are bad rows. Default: every label seen in the good rows, sorted.
@@ -232,6 +239,7 @@ def manifest_dataset(
         id_column, split_column: columns of unique ids and of split names; when the default
             (``id``, ``split``) is absent (or None), ids are row numbers, splits random.
         group_column: rows sharing its value land in one split; random fractions count groups.
+            Task ``generation``: a group's rows are one sample, their texts its references.
         val_fraction, test_fraction: share of rows (groups) in the random val / test splits
             (``val_fraction`` also sizes a val split carved out of train). 0: an empty split.
         split_seed: seed of the random split; None uses ``seed``.

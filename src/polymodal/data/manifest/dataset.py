@@ -26,6 +26,7 @@ class Record:
     target: Tensor | None
     keys: dict[str, str | None]
     inputs: dict[str, Tensor | None] | None = None
+    references: tuple[str, ...] | None = None
 
 
 class ManifestDataset(Dataset[Sample]):
@@ -83,7 +84,7 @@ class ManifestDataset(Dataset[Sample]):
                     fix="the file changed since the dataset was built: restore it, or "
                     "build with cache_in_memory: true",
                 ) from None
-        return Sample(record.id, dict(inputs), record.target)
+        return Sample(record.id, dict(inputs), record.target, record.references)
 
 
 def decode_inputs(

@@ -14,6 +14,7 @@ from torch import Tensor
 
 from polymodal.data.loaders.tabular import parse_number
 from polymodal.data.manifest.errors import RowError
+from polymodal.data.manifest.references import reference_texts
 from polymodal.data.schema import TaskSpec, TaskType
 from polymodal.errors import DataError
 
@@ -62,8 +63,14 @@ class Labels:
     ) -> None:
         self.task = task
         self.columns = [] if label is None else [label] if isinstance(label, str) else list(label)
-        if task == "none":
+        if task in ("none", "generation"):
             self.from_names, self.names, self.fixed, self.index = False, None, False, {}
+            if task == "generation" and len(self.columns) != 1:
+                raise DataError(
+                    f"a generation task reads one reference column, got {self.columns}",
+                    where=where,
+                    fix="give label: COLUMN (a text or a list of texts per row)",
+                )
             return
         if not self.columns:
             raise DataError("label: give at least one column", where=where, fix="set label: COLUMN")
@@ -89,10 +96,12 @@ class Labels:
         self.index = {n: i for i, n in enumerate(self.names or [])}
 
     def raw(self, row: dict[str, Any]) -> Any:
-        """A row's label before encoding: a name, a tuple of names, a tuple of floats, or None
-        (task ``none``)."""
+        """A row's label before encoding: a name, a tuple of names, a tuple of floats, None
+        (task ``none``), or the reference texts (task ``generation``)."""
         if self.task == "none":
             return None
+        if self.task == "generation":
+            return reference_texts(row[self.columns[0]], self.columns[0])
         if self.task == "multilabel" and self.from_names:
             value = self._names_of(row[self.columns[0]])
         else:
@@ -141,7 +150,7 @@ class Labels:
 
     def learn(self, raws: Iterable[Any], where: str) -> None:
         """Learn the class names from the rows' raw labels, unless they were fixed."""
-        if self.task == "none":
+        if self.task in ("none", "generation"):
             return
         if not self.fixed:
             values = list(raws)
@@ -157,7 +166,9 @@ class Labels:
             )
 
     def target(self, value: Any) -> Tensor | None:
-        if self.task == "none":
+        """The target tensor of a raw label; None for ``none`` and ``generation`` (whose
+        references travel as ``Sample.references``)."""
+        if self.task in ("none", "generation"):
             return None
         if self.task == "multiclass":
             return torch.tensor(self.index[value], dtype=torch.long)  # []
@@ -169,8 +180,8 @@ class Labels:
 
     def task_spec(self) -> TaskSpec:
         names = tuple(self.names or ())
-        if self.task == "none":
-            return TaskSpec("none", 0)
+        if self.task in ("none", "generation"):
+            return TaskSpec(self.task, 0)
         if self.task == "regression":
             return TaskSpec("regression", len(names), target_names=names)
         return TaskSpec(self.task, len(names), class_names=names)

@@ -21,7 +21,7 @@ def check_choices(task: Any, bad_rows: Any) -> None:
     problems = [
         f"{key}: expected one of {', '.join(choices)}, got {value!r}"
         for key, value, choices in (
-            ("task", task, ("multiclass", "multilabel", "regression", "none")),
+            ("task", task, ("multiclass", "multilabel", "regression", "none", "generation")),
             ("bad_rows", bad_rows, ("error", "skip")),
         )
         if value not in choices

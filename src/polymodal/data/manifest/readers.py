@@ -87,6 +87,25 @@ def _read_parquet(path: Path) -> list[dict[str, Any]]:
         ) from None
 
 
+def _not_utf8(path: Path) -> DataError:
+    """The error of a file that is not UTF-8: its line (a JSONL row, a CSV line counting the
+    header) and the byte offset of the first invalid byte, in the file and in the line."""
+    raw = path.read_bytes()
+    try:
+        raw.decode("utf-8-sig")
+        offset = 0  # decodes as a whole: a reader's chunk boundary; report the start
+    except UnicodeDecodeError as exc:
+        offset = exc.start + (3 if raw.startswith(b"\xef\xbb\xbf") else 0)
+    line_start = raw.rfind(b"\n", 0, offset) + 1
+    line = raw.count(b"\n", 0, offset) + 1
+    return DataError(
+        f"manifest is not UTF-8: line {line}, byte offset {offset - line_start} in the line "
+        f"(offset {offset} in the file, byte 0x{raw[offset]:02x})",
+        where=str(path),
+        fix="save the manifest as UTF-8",
+    )
+
+
 def read_manifest(path: str | Path) -> tuple[list[dict[str, Any]], list[str]]:
     """The rows of a ``.jsonl`` (or ``.ndjson``), ``.csv`` or ``.parquet`` manifest.
 
@@ -114,12 +133,8 @@ def read_manifest(path: str | Path) -> tuple[list[dict[str, Any]], list[str]]:
             raw = _read_csv(p)
         else:
             raw = _read_jsonl(p)
-    except UnicodeDecodeError as exc:
-        raise DataError(
-            f"manifest is not UTF-8 (invalid byte at offset {exc.start})",
-            where=str(p),
-            fix="save the manifest as UTF-8",
-        ) from None
+    except UnicodeDecodeError:
+        raise _not_utf8(p) from None
     if not raw:
         raise DataError("manifest has no rows", where=str(p), fix="add one row per sample")
     columns = list(dict.fromkeys(key for row in raw for key in row))

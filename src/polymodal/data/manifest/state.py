@@ -76,7 +76,7 @@ def new_state(task: str, labels: Labels, fields: dict[str, Field]) -> dict[str, 
         for n, f in fields.items()
         if isinstance(f, TextField) and f.tokenizer is not None
     }
-    class_names = None if task in ("regression", "none") else list(labels.names or [])
+    class_names = None if task in ("regression", "none", "generation") else list(labels.names or [])
     state = {
         "version": STATE_VERSION,
         "task": task,

@@ -82,9 +82,31 @@ def evaluate_generation(
     Returns:
         the ``metrics.json`` payload.
     """
+    table = read_generation_file(path)
+    header = {"run": Path(path).stem, "dataset": str(path), "split": "given"}
+    return score_generation_table(
+        table, Path(out_dir), header, metrics=metrics, tokenize=tokenize,
+        caption_tokenize=caption_tokenize, resamples=resamples, level=level, seed=seed,
+    )  # fmt: skip
+
+
+def score_generation_table(
+    table: pd.DataFrame,
+    out_dir: Path,
+    header: dict[str, Any],
+    *,
+    metrics: Sequence[str] | None = None,
+    tokenize: str | None = None,
+    caption_tokenize: str = "ptb",
+    resamples: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Statistics, metrics, intervals, table and report of a checked table (``id``,
+    ``hypothesis``, ``references``, ...) into ``out_dir``; ``header`` starts the payload
+    (``run``, ``dataset``, ``split``, ...). Returns the ``metrics.json`` payload."""
     from polymodal.evaluate.generation.report import write_generation_outputs
 
-    table = read_generation_file(path)
     names = list(metrics or DEFAULT_METRICS)
     hyps, refs = list(table["hypothesis"]), list(table["references"])
     tokenize = tokenize or guess_tokenizer(refs)
@@ -95,9 +117,7 @@ def evaluate_generation(
     inputs = inputs_from_table(table, options)
     values = {name: generation_metric(name).compute(inputs) for name in names}
     payload: dict[str, Any] = {
-        "run": Path(path).stem,
-        "dataset": str(path),
-        "split": "given",
+        **header,
         "task": "generation",
         "num_samples": len(table),
         "primary_metric": names[0],
@@ -113,5 +133,5 @@ def evaluate_generation(
     }
     if "meteor_corpus" in options:
         payload["meteor_corpus"] = options["meteor_corpus"]
-    write_generation_outputs(table, payload, Path(out_dir))
+    write_generation_outputs(table, payload, out_dir)
     return payload
