@@ -34,7 +34,7 @@ def build_optimizer(params: Any, cfg: TrainConfig) -> torch.optim.Optimizer:
     """The optimizer of ``cfg`` over a list of parameters. Adam and AdamW run fused (one kernel
     over every parameter instead of about ten small operations per parameter tensor, the default
     on CPU) when every parameter is a floating-point tensor on a device of ``FUSED_DEVICES``: the
-    same update up to rounding, 5-10 % less time per training step for the small presets
+    same update up to rounding, and less time per training step for the small presets
     (``docs/experiments/preset-quality.md``, E7)."""
     params = list(params)
     if cfg.optimizer == "sgd":
