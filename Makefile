@@ -24,13 +24,17 @@ demo: $(STAMP)
 
 # docs/results.md: every preset on synthetic, digits-av (clean and degraded) and Tatoeba. Needs the
 # FSDD recordings (POLYMODAL_FSDD_DIR) and hours of CPU; finished cells are kept if interrupted.
+# RESULT_SPECS picks a subset (`make results RESULT_SPECS=digits-degraded`); RESULTS_NOTE names a
+# Markdown file printed under the page's header (what a partial page covers).
 RESULTS ?= runs/results
-RESULT_SPECS := presets digits-degraded tatoeba
+RESULT_SPECS ?= presets digits-degraded tatoeba
+RESULTS_NOTE ?=
 results: $(STAMP)
 	for spec in $(RESULT_SPECS); do \
 		$(BIN)/polymodal bench configs/bench-$$spec.yaml --out $(RESULTS)/$$spec || exit 1; \
 	done
-	$(BIN)/python benchmarks/results_page.py $(addprefix $(RESULTS)/,$(RESULT_SPECS)) > docs/results.md
+	$(BIN)/python benchmarks/results_page.py $(if $(RESULTS_NOTE),--note $(RESULTS_NOTE)) \
+		$(addprefix $(RESULTS)/,$(RESULT_SPECS)) > docs/results.md
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples scripts

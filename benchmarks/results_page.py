@@ -3,7 +3,10 @@
 Each argument is a benchmark directory written by ``polymodal bench`` (its spec is stored in it);
 the page gets one section per directory, headed by the spec's name and the command that
 produced it, then its leaderboard (:func:`polymodal.bench.leaderboard.build_leaderboard`, with
-the spec's own leaderboard options). ``make results`` runs the benchmarks and this script::
+the spec's own leaderboard options). A model of the spec without a finished cell is named under
+its section ("not run"), so a page from an interrupted benchmark says what it lacks; ``--note``
+inserts a Markdown file after the page's header (what this version of the page covers).
+``make results`` runs the benchmarks and this script::
 
     polymodal bench configs/bench-digits-degraded.yaml --out runs/results/digits-degraded
     python benchmarks/results_page.py runs/results/digits-degraded ... > docs/results.md
@@ -41,15 +44,24 @@ def section(bench_dir: Path) -> str:
     )
     lines = [f"## {spec.get('name', bench_dir.name)}", ""]
     lines += [f"Seeds {spec.get('seeds')}; training: {recipe}.", ""]
-    lines.append(build_leaderboard(bench_dir).to_markdown(heading_level=3))
+    leaderboard = build_leaderboard(bench_dir)
+    finished = {row.model for row in leaderboard.rows}
+    missing = [name for name in spec.get("models") or {} if name not in finished]
+    if missing:
+        names = ", ".join(f"`{name}`" for name in missing)
+        lines += [f"Not run (no finished cell in this directory): {names}.", ""]
+    lines.append(leaderboard.to_markdown(heading_level=3))
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("bench_dirs", nargs="+", type=Path)
+    parser.add_argument("--note", type=Path, help="Markdown inserted after the header")
     args = parser.parse_args()
     print(HEADER)
+    if args.note is not None:
+        print(args.note.read_text(encoding="utf-8").strip() + "\n")
     print("\n".join(section(path) for path in args.bench_dirs), end="")
 
 

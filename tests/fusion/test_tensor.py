@@ -91,3 +91,38 @@ def test_absent_modality_contributes_no_data() -> None:
 def test_too_large_tensor_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="lowrank"):
         TensorFusion({f"m{i}": 2 for i in range(6)}, TASK, proj_dim=16)
+
+
+def test_norm_standardises_each_projected_vector_before_the_outer_product() -> None:
+    fusion = TensorFusion({"a": 3, "b": 3}, TASK, proj_dim=3, norm=True)
+    identity_projections(fusion)  # LayerNorm starts with scale 1, shift 0
+    features = pooled_features(
+        {"a": [[1.0, 2.0, 3.0]], "b": [[10.0, 10.0, 40.0]]}, {"a": [True], "b": [True]}
+    )
+    a = torch.tensor([-1.0, 0.0, 1.0]) / (2.0 / 3.0) ** 0.5  # (x - mean) / biased std
+    b = torch.tensor([-1.0, -1.0, 2.0]) / 2.0**0.5
+    t = fusion.fusion_tensor(features).reshape(4, 4)
+    torch.testing.assert_close(t[:3, 3], a, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(t[3, :3], b, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(t[:3, :3], torch.outer(a, b), atol=1e-4, rtol=1e-4)
+
+
+def test_norm_keeps_an_absent_modality_at_zero() -> None:
+    fusion = TensorFusion({"a": 2, "b": 2}, TASK, proj_dim=2, norm=True)
+    features = pooled_features({"a": [[2.0, 3.0]], "b": [[5.0, 7.0]]}, {"a": [True], "b": [False]})
+    fused = fusion.fusion_tensor(features).reshape(3, 3)
+    assert torch.equal(fused[:, :2], torch.zeros(3, 2))  # LayerNorm's shift does not leak in
+    assert fused[2, 2] == 1.0
+
+
+def test_tensor_dropout_acts_on_the_fusion_tensor_in_training_only() -> None:
+    fusion = TensorFusion({"a": 2, "b": 2}, TASK, proj_dim=2, hidden_dim=4, tensor_dropout=0.5)
+    features = pooled_features({"a": [[2.0, 3.0]], "b": [[5.0, 7.0]]}, {"a": [True], "b": [True]})
+    fusion.eval()
+    t = fusion.fusion_tensor(features)
+    torch.testing.assert_close(fusion(features), fusion.out(t))  # identity at evaluation
+    fusion.train()
+    torch.manual_seed(0)
+    mask = torch.nn.functional.dropout(torch.ones_like(t), 0.5)  # the same draw, as a mask
+    torch.manual_seed(0)
+    torch.testing.assert_close(fusion(features), fusion.out(t * mask))

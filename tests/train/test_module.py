@@ -35,3 +35,23 @@ def test_optimizer_choice_and_hyperparameters(name, kind):
     assert type(optimizer) is kind
     assert optimizer.param_groups[0]["lr"] == 0.05
     assert optimizer.param_groups[0]["weight_decay"] == 0.1
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_adam_runs_fused_on_cpu_with_the_per_parameter_update(name):
+    cfg = TrainConfig(optimizer=name, lr=0.01, weight_decay=0.1)
+    torch.manual_seed(0)
+    start = [torch.randn(3, 4), torch.randn(4)]
+    fused_params = [torch.nn.Parameter(t.clone()) for t in start]
+    loop_params = [torch.nn.Parameter(t.clone()) for t in start]
+    optimizer = build_optimizer(fused_params, cfg)
+    assert optimizer.param_groups[0]["fused"] is True
+    kind = torch.optim.Adam if name == "adam" else torch.optim.AdamW
+    reference = kind(loop_params, lr=0.01, weight_decay=0.1, foreach=False, fused=False)
+    for step in range(3):
+        for params, opt in ((fused_params, optimizer), (loop_params, reference)):
+            opt.zero_grad()
+            ((params[0].sum(0) * params[1]) ** 2).sum().mul(step + 1).backward()
+            opt.step()
+    for fused, loop in zip(fused_params, loop_params, strict=True):
+        torch.testing.assert_close(fused, loop)

@@ -47,6 +47,11 @@ class TensorFusion(Fusion):
     holds every unimodal vector, every pairwise product, ..., and the full M-way product as
     sub-blocks. A linear layer, ReLU and dropout then map it to ``[B, hidden_dim]``.
 
+    With ``norm``, each ``h_m`` is layer-normalised (a LayerNorm over its ``proj_dim`` entries,
+    with learned scale and shift) before the 1 is appended, so the products of the outer product
+    have a scale that does not drift with the encoders' output scale. ``tensor_dropout`` drops
+    entries of the flattened fusion tensor (training only) before the output layer.
+
     Missing modality: an absent ``h_m`` is replaced by zeros, so ``[0; 1]`` keeps exactly the terms
     of the present modalities and the absent one contributes no data.
 
@@ -56,6 +61,8 @@ class TensorFusion(Fusion):
         proj_dim: per-modality width before the outer product (the paper's unimodal subnetworks).
         hidden_dim: output width.
         dropout: dropout on the output.
+        norm: layer-normalise each projected vector before the outer product.
+        tensor_dropout: dropout on the flattened fusion tensor.
     """
 
     def __init__(
@@ -65,6 +72,8 @@ class TensorFusion(Fusion):
         proj_dim: Positive = 8,
         hidden_dim: Positive = 64,
         dropout: Dropout = 0.0,
+        norm: bool = False,
+        tensor_dropout: Dropout = 0.0,
     ) -> None:
         super().__init__(in_dims, task)
         self.tensor_dim = math.prod(proj_dim + 1 for _ in self.modalities)
@@ -78,17 +87,24 @@ class TensorFusion(Fusion):
                 source="fusion 'tensor'",
             )
         self.proj = nn.ModuleDict({m: nn.Linear(d, proj_dim) for m, d in self.in_dims.items()})
+        self.norm = (
+            nn.ModuleDict({m: nn.LayerNorm(proj_dim) for m in self.modalities}) if norm else None
+        )
+        self.tensor_dropout = nn.Dropout(tensor_dropout)
         self.out = nn.Sequential(
             nn.Linear(self.tensor_dim, hidden_dim), nn.ReLU(), nn.Dropout(dropout)
         )
         self.out_dim = hidden_dim
 
     def project(self, features: dict[str, Features]) -> list[Tensor]:
-        """Projected vectors ``h_m [B, proj_dim]`` in modality order; zeros where absent."""
+        """Projected (and, with ``norm``, normalised) vectors ``h_m [B, proj_dim]`` in modality
+        order; zeros where absent."""
         projected = []
         for m in self.modalities:
             f = features[m]
             h = self.proj[m](zero_absent(f.pooled, f.present))  # [B, proj_dim]
+            if self.norm is not None:
+                h = self.norm[m](h)
             projected.append(zero_absent(h, f.present))
         return projected
 
@@ -97,4 +113,4 @@ class TensorFusion(Fusion):
         return outer_product([append_one(h) for h in self.project(features)])
 
     def forward(self, features: dict[str, Features]) -> Tensor:
-        return self.out(self.fusion_tensor(features))  # [B, hidden_dim]
+        return self.out(self.tensor_dropout(self.fusion_tensor(features)))  # [B, hidden_dim]
