@@ -186,3 +186,28 @@ def test_request_settings_override_the_runs_decoding() -> None:
     assert (hot.strategy, hot.temperature, hot.top_p, hot.seed) == ("sample", 0.7, 0.9, 3)
     sampler = DecodingOptions(strategy="sample", temperature=2.0)
     assert request_decoding(sampler, GenerationSettings()).strategy == "greedy"
+
+
+@needs_data
+def test_beam_search_settings_of_the_run_are_kept(adapter: RunAdapter) -> None:
+    test, _, requests = _test_split(adapter)
+    gen = adapter.config.generation.model_copy(update={"strategy": "beam", "beam_width": 3})
+    saved, adapter.decoding = adapter.decoding, decoding_options(gen)
+    try:
+        texts = [g.text for g in adapter.generate(requests, GenerationSettings(max_new_tokens=7))]
+    finally:
+        adapter.decoding = saved
+    options = decoding_options(gen).model_copy(update={"max_new_tokens": 7})
+    assert texts == list(generation_table(adapter.model, test, adapter.specs, options, 8)[
+        "hypothesis"])  # fmt: skip
+
+
+def test_a_classifier_run_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text(
+        "seed: 0\ndata: {name: synthetic, n: 40}\n"
+        "model: {encoders: {image: cnn, audio: audio_conv}, fusion: concat}\n"
+    )
+    with pytest.raises(AdapterError, match=r"does not write text .*only generating runs"):
+        create_adapter(str(tmp_path))
+    with pytest.raises(AdapterError, match="not a polymodal run"):
+        create_adapter(f"run:{tmp_path / 'missing'}")
