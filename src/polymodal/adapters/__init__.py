@@ -1,8 +1,9 @@
 """Models under test behind one interface: registered adapters that answer chat requests.
 
 ``hf`` (Hugging Face vision-language models), ``clip`` (CLIP-style dual encoders), ``openai``
-(an OpenAI-compatible chat-completions endpoint, cached and retried); a generating polymodal run
-becomes one more adapter (kind ``run``). See :mod:`polymodal.adapters.base` for the contract.
+(an OpenAI-compatible chat-completions endpoint, cached and retried), ``run`` (a generating
+polymodal run directory, :mod:`polymodal.adapters.run`). See :mod:`polymodal.adapters.base`
+for the contract.
 """
 
 from polymodal.adapters.base import (

@@ -221,7 +221,7 @@ def resolve_spec(spec: str) -> tuple[str, str]:
 
     A bare folder holding ``config.json`` is a Hugging Face model: ``clip`` when its
     ``model_type`` is ``clip``, else ``hf``. A polymodal run directory (``config.yaml``) is kind
-    ``run`` (served once generating runs exist).
+    ``run`` (:mod:`polymodal.adapters.run`; generating runs only).
     """
     kind, sep, target = spec.partition(":")
     if sep and kind in ADAPTERS.names() and not Path(spec).exists():
@@ -244,13 +244,6 @@ def resolve_spec(spec: str) -> tuple[str, str]:
 def create_adapter(spec: str, **options: Any) -> Adapter:
     """The adapter of model spec ``spec`` (see :func:`resolve_spec`), built with ``options``."""
     kind, target = resolve_spec(spec)
-    if kind == "run" and kind not in ADAPTERS:
-        raise AdapterError(
-            "a polymodal run directory is served through the adapter of generating runs, which "
-            "is not registered in this version",
-            where=spec,
-            fix="give a Hugging Face model folder (hf:FOLDER), or register an adapter named run",
-        )
     factory = ADAPTERS.get(kind)
     try:
         return factory(target, **options)

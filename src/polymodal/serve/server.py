@@ -1,7 +1,7 @@
 """An OpenAI-compatible chat-completions server in front of any generating adapter.
 
-``polymodal serve MODEL`` (a Hugging Face model folder, ``hf:...``, or any adapter spec; a
-generating polymodal run directory once its adapter, kind ``run``, is registered) answers
+``polymodal serve MODEL`` (a Hugging Face model folder, ``hf:...``, any adapter spec, or a
+generating polymodal run directory: kind ``run``, :mod:`polymodal.adapters.run`) answers
 
 - ``POST /v1/chat/completions``: ``messages`` (text, or content parts ``text`` and ``image_url``
   with base64 ``data:`` URLs), ``max_tokens``, ``temperature``, ``top_p``, ``seed``, ``stop``;
