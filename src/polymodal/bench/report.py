@@ -1,12 +1,14 @@
 """The report of a benchmark directory: ``report.md`` and one self-contained ``report.html``.
 
-A benchmark report holds, in this order: the leaderboard of every dataset; efficiency against
-the primary metric with its Pareto front; robustness (relative robustness per model and
-perturbation, and the curves of every model); modality contribution (Shapley and leave-one-out);
-calibration (expected calibration error); per-model details (every metric over seeds with
-intervals, confusion matrix, reliability diagram, the model's own robustness and contribution
-plots); the runs (status, config hash, time) with the ``config.yaml`` and ``env.json`` of every
-run; and a summary of the environments. Each section appears when the cells measured it.
+A benchmark report holds, in this order: the leaderboard of every dataset; efficiency against the
+primary metric with its Pareto front; robustness (relative robustness per model and perturbation,
+and the curves of every model); modality contribution (Shapley and leave-one-out); calibration
+(expected calibration error); examples of generation datasets (a few fixed test samples: photo,
+references and each model's output, :mod:`polymodal.bench.report_examples`); per-model details
+(every metric over seeds with intervals, confusion matrix, reliability diagram, the model's own
+robustness and contribution plots); the runs (status, config hash, time) with the ``config.yaml``
+and ``env.json`` of every run; and a summary of the environments. Each section appears when the
+cells measured it.
 
 It reads the results store, the leaderboard and the spec, so it lives in the bench layer; both
 files are rendered from the same blocks (:mod:`polymodal.report.blocks`): the Markdown links the
@@ -34,6 +36,7 @@ from polymodal.bench.leaderboard import (
     load_cell_results,
     table_cells,
 )
+from polymodal.bench.report_examples import generation_example_blocks
 from polymodal.bench.runner import BenchmarkFailed, BenchResult, error_summary, run_benchmark
 from polymodal.bench.spec import BenchSpec, slug
 from polymodal.bench.store import DEFAULT_LEASE_S, CellRecord, is_bench_dir, open_store
@@ -401,6 +404,7 @@ def bench_blocks(bench_dir: str | Path, board: Leaderboard | None = None) -> lis
         *_robustness_blocks(bench, plots),
         *_contribution_blocks(bench),
         *_calibration_blocks(bench),
+        *generation_example_blocks(bench.by_dataset(), plots),
         *_model_blocks(bench),
         *_run_blocks(bench),
         *_environment_blocks(bench),

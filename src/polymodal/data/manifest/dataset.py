@@ -69,6 +69,20 @@ class ManifestDataset(Dataset[Sample]):
             )
         return [r.keys[modality] for r in self.records]
 
+    def item_paths(self, modality: str) -> list[Path | None]:
+        """One path per sample, in index order: the file of a file-backed ``modality`` (its
+        :meth:`item_keys` under the data root), None where the sample lacks it; every entry is
+        None for a modality that is not file-backed (inline text, tabular).
+
+        Raises:
+            DataError: ``modality`` is not one of the manifest's modalities.
+        """
+        keys = self.item_keys(modality)
+        field = self.fields[modality]
+        if not field.file_backed:
+            return [None] * len(keys)
+        return [None if k is None else field.root.path / k for k in keys]
+
     def __getitem__(self, index: int) -> Sample:
         record = self.records[index]
         inputs = record.inputs

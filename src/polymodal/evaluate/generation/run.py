@@ -4,7 +4,9 @@ One pass of the run's best model over the split with the config's ``generation:`
 (:func:`decoding_options`) gives the predictions table: ``id``, ``hypothesis``, ``references``
 (every reference of the sample), ``finish`` (``stop_id``, ``stop_string`` or ``length``),
 ``num_tokens`` and ``score`` (the decoder's summed log-probability, or beam search's penalised
-score), ``perturbation`` ``none``; then every per-sample statistic the metrics need
+score), ``perturbation`` ``none``, and ``image`` (each sample's photo path) when the dataset
+knows its photos (:mod:`~polymodal.evaluate.generation.photos`); then every per-sample
+statistic the metrics need
 (:func:`~polymodal.evaluate.generation.evaluate.score_generation_table`). The metrics are the
 config's ``eval.metrics`` (default :data:`~polymodal.evaluate.generation.DEFAULT_METRICS`), each
 with a bootstrap interval over sentences; BLEU uses ``generation.bleu_tokenize`` (default:
@@ -29,6 +31,7 @@ from polymodal.data.schema import ModalitySpec, Sample
 from polymodal.decoders.options import DecodingOptions
 from polymodal.errors import PolymodalError
 from polymodal.evaluate.generation.evaluate import score_generation_table
+from polymodal.evaluate.generation.photos import PHOTO_COLUMN, photo_paths
 from polymodal.models.generative import GenerativeModel
 from polymodal.rundir.generative import load_generative_run
 from polymodal.rundir.load import evaluation_split, weights_selection
@@ -95,6 +98,8 @@ def evaluate_generation_run(
     used = {m: bundle.info.modalities[m] for m in config.model.encoders}
     options = decoding_options(config.generation)
     table = generation_table(model, dataset, used, options, size)
+    if (photos := photo_paths(dataset, used)) is not None:
+        table[PHOTO_COLUMN] = photos  # the dataset's order, as the table's
     header: dict[str, Any] = {
         "run": config.name or run_dir.name, "dataset": config.data.name, "split": split,
         "decoding": options.model_dump(mode="json", exclude={"bos_id", "pad_id", "stop_ids"}),
