@@ -6,14 +6,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import json
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 from PIL import Image as PILImage
 
+from chromium_check import CHROMIUM, check_page, run_chromium
 from polymodal.evaluate.generation.baselines import write_predictions
 from polymodal.evaluate.generation.examples import examples_from_files
 from polymodal.report.blocks import Heading, Image, Table
@@ -21,7 +20,6 @@ from polymodal.report.examples import example_blocks, pick_examples
 from polymodal.report.html import render_html
 from polymodal.report.markdown import render_markdown
 
-CHROMIUM = Path("/usr/bin/chromium")
 FLICKR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "flickr8k-1k"
 
 
@@ -104,31 +102,6 @@ def test_examples_from_prediction_files(photos, tmp_path) -> None:
     assert [e.image for e in no_photo] == [None, None]
 
 
-CHECK = """window.addEventListener("load", function () {
-  var images = Array.prototype.slice.call(document.images);
-  var out = {
-    images: images.length,
-    decoded: images.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length,
-    widths: images.map(function (i) { return i.naturalWidth; }),
-    text: document.body.innerText,
-    resources: performance.getEntriesByType("resource").map(function (e) { return e.name; })
-  };
-  var pre = document.createElement("pre");
-  pre.id = "polymodal-check";
-  pre.textContent = JSON.stringify(out);
-  document.body.appendChild(pre);
-});"""
-
-
-def _chromium(page: Path, profile: Path, *args: str) -> subprocess.CompletedProcess:
-    command = [
-        str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0", *args, page.as_uri(),
-    ]  # fmt: skip
-    return subprocess.run(command, capture_output=True, text=True, timeout=120)
-
-
 @pytest.mark.skipif(not CHROMIUM.is_file(), reason="needs Debian's chromium at /usr/bin/chromium")
 def test_examples_page_renders_in_headless_chromium(photos, tmp_path) -> None:
     ids = [p.name for p in photos]
@@ -137,19 +110,12 @@ def test_examples_page_renders_in_headless_chromium(photos, tmp_path) -> None:
     examples = pick_examples(outputs, refs, dict(zip(ids, photos, strict=True)), count=3)
     page = render_html("examples", [Heading("Report", 1), *example_blocks(examples, tmp_path)])
     shot = tmp_path / "shot.png"
-    done = _chromium(_write(tmp_path / "page.html", page), tmp_path / "p1",
-                     "--window-size=1000,1400", f"--screenshot={shot}")  # fmt: skip
+    done = run_chromium(_write(tmp_path / "page.html", page), tmp_path / "p1",
+                        "--window-size=1000,1400", f"--screenshot={shot}")  # fmt: skip
     assert [line for line in done.stderr.splitlines() if ":CONSOLE" in line] == []
     with PILImage.open(io.BytesIO(shot.read_bytes())) as image:
         assert image.convert("L").getextrema()[1] - image.convert("L").getextrema()[0] > 50
-    digest = base64.b64encode(hashlib.sha256(CHECK.encode()).digest()).decode()
-    checked = page.replace(
-        "style-src 'unsafe-inline'", f"style-src 'unsafe-inline'; script-src 'sha256-{digest}'", 1
-    ).replace("</body>", f"<script>{CHECK}</script>\n</body>", 1)
-    done = _chromium(_write(tmp_path / "check.html", checked), tmp_path / "p2", "--dump-dom")
-    found = re.search(r'<pre id="polymodal-check">(.*?)</pre>', done.stdout, re.S)
-    assert found, done.stdout[-2000:] + done.stderr[-2000:]
-    check = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    check = check_page(page, tmp_path / "check")
     assert check["images"] == check["decoded"] == 3  # every thumbnail decoded
     assert max(check["widths"]) == 192
     assert check["resources"] == []  # nothing fetched: the photos are data URLs
