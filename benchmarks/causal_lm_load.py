@@ -1,7 +1,7 @@
 """Benchmark: loading a GGUF causal LM directly against loading its safetensors cache.
 
 transformers dequantises a GGUF file on every ``from_pretrained(..., gguf_file=...)``; ``causal_lm``
-converts it once into a cache folder (:mod:`polymodal.decoders.causal_lm_source`) and reads that
+converts it once into a cache folder (:mod:`polymodal.lm_source`) and reads that
 afterwards. In one process (transformers imported before any timing), this prints the wall time
 of: (1) a GGUF load with no cache, (2) the first load with a cache (GGUF load + writing the
 entry), (3) a load from the cache (best of ``--repeats``), whether (3) gives the same logits as
@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from polymodal.decoders.causal_lm_source import SMOLLM2, LoadedLM, load_causal_lm
+from polymodal.lm_source import SMOLLM2, LoadedLM, load_causal_lm
 
 
 def parse_args() -> argparse.Namespace:

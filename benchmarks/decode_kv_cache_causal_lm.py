@@ -31,9 +31,9 @@ from pathlib import Path
 import torch
 
 from polymodal.decoders.causal_lm import CausalLMDecoder
-from polymodal.decoders.causal_lm_source import SMOLLM2
 from polymodal.decoders.generate import generate
 from polymodal.decoders.options import DecodingOptions, Generated
+from polymodal.lm_source import SMOLLM2
 from polymodal.registry import DECODERS
 
 PROMPT = "Describe what the inputs show in one sentence."

@@ -4,6 +4,7 @@ report (headings and numbers), to check that its Markdown and HTML agree."""
 
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 import torch
@@ -89,3 +90,12 @@ def same_report():
         return md_headings, md_numbers
 
     return check
+
+
+@pytest.fixture(scope="session")
+def tiny_lm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding the tiny Llama of ``tests/tiny_lm.py`` and its tokenizer (no pad
+    token): the decoder, LM-source and LM-embedding tests load it."""
+    from tiny_lm import save_tiny_lm
+
+    return save_tiny_lm(tmp_path_factory.mktemp("tiny-lm"))

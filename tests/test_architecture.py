@@ -26,6 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
         "polymodal.presets",
         "polymodal.sources",
         "polymodal.digest",
+        "polymodal.lm_source",
     ),
     ("polymodal.config",),
     ("polymodal.data",),

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from tiny_lm import BLOCKS, WIDTH, WORDS, save_tiny_lm
 
 from polymodal.decoders import PrefixState
 from polymodal.decoders.causal_lm import CausalLMDecoder
@@ -17,6 +16,7 @@ from polymodal.decoders.options import DecodingOptions
 from polymodal.decoders.tokenizer import TargetTokenizer
 from polymodal.errors import ConfigError
 from polymodal.registry import DECODERS
+from tiny_lm import BLOCKS, WIDTH, WORDS, save_tiny_lm
 
 D = 6
 
@@ -181,3 +181,22 @@ def test_bad_parameters_are_refused(tiny_lm_dir: Path) -> None:
     with pytest.raises(ValueError, match=f"last_n=4 > the LM's {BLOCKS} blocks"):
         build(tiny_lm_dir, finetune="last_n", last_n=4)
     assert build(tiny_lm_dir).lm.get_input_embeddings().weight.shape[1] == WIDTH
+
+
+def test_identity_projector_passes_memory_of_the_lms_width_unchanged(tiny_lm_dir: Path) -> None:
+    with pytest.raises(ConfigError, match=f"identity needs memory of the LM's width {WIDTH}"):
+        build(tiny_lm_dir, projector="identity")  # memory_dim D = 6 != 16
+    torch.manual_seed(0)
+    decoder = DECODERS.create(
+        "causal_lm", memory_dim=WIDTH, model=str(tiny_lm_dir), projector="identity"
+    ).eval()
+    assert not list(decoder.projector.parameters())
+    assert decoder.modality_embedding is False
+    assert build(tiny_lm_dir).modality_embedding is True
+    embed = decoder.lm.get_input_embeddings()
+    memory = embed(torch.tensor([[3, 4], [8, 9]])).detach()  # [2, 2, E]: two LM tokens each
+    tokens = torch.tensor([[5, 6], [5, 7]])
+    mask = torch.zeros(2, 2, dtype=torch.bool)
+    reference = decoder.lm(input_ids=torch.cat([torch.tensor([[3, 4], [8, 9]]), tokens], 1))
+    got = decoder(memory, mask, tokens)[..., :10]
+    assert torch.allclose(got, reference.logits[:, -2:, :10], atol=1e-5)

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from polymodal.decoders.causal_lm import CausalLMDecoder
-from polymodal.decoders.causal_lm_source import MARKER
 from polymodal.decoders.generate import generate
 from polymodal.decoders.options import DecodingOptions
+from polymodal.lm_source import MARKER
 from polymodal.registry import DECODERS
 
 pytestmark = [

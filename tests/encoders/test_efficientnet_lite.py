@@ -95,6 +95,16 @@ def test_projection() -> None:
     torch.testing.assert_close(feats.pooled, enc.proj(plain).mean(dim=1))
 
 
+def test_token_grid_averages_the_map_into_g_by_g_positions() -> None:
+    enc = _random_encoder(token_grid=2).eval()
+    images = _images(2, size=128).values  # a 4 x 4 map
+    fmap = enc.network.forward_features(images)  # [2, 1280, 4, 4]
+    quadrants = fmap.reshape(2, 1280, 2, 2, 2, 2).mean(dim=(3, 5))  # hand 2x2 average pooling
+    feats = enc(ModalityBatch(images, torch.ones(2, dtype=torch.bool)))
+    assert feats.tokens.shape == (2, 4, 1280)
+    torch.testing.assert_close(feats.tokens, quadrants.flatten(2).transpose(1, 2))
+
+
 def test_frozen_stays_in_eval_mode_and_has_no_gradients() -> None:
     enc = _random_encoder(out_dim=8).train()
     assert not enc.network.training

@@ -22,6 +22,7 @@ from polymodal.data.collate import collate_modality
 from polymodal.data.schema import Features, ModalityBatch, ModalitySpec
 from polymodal.encoders.base import Encoder
 from polymodal.registry import ENCODERS
+from tiny_lm import save_tiny_lm
 
 PRESENT = [True, False, True, False]
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(27)]
@@ -76,6 +77,7 @@ class Case:
     spec: ModalitySpec
     params: Callable[[Path], dict[str, object]]
     unused: tuple[str, ...] = field(default=())
+    frozen: bool = False  # nothing trains (the gradient test checks that instead)
 
 
 CASES: dict[str, Case] = {
@@ -100,6 +102,9 @@ CASES: dict[str, Case] = {
         TEXT,
         lambda tmp: {"checkpoint": tiny_bert(tmp / "bert"), "train_mode": "full"},
         unused=("backbone.pooler.",),  # BERT's pooler: the encoder pools the tokens itself
+    ),
+    "lm_embedding": Case(
+        TEXT, lambda tmp: {"model": str(save_tiny_lm(tmp / "lm", extra=len(VOCAB)))}, frozen=True
     ),
     "video": Case(
         VIDEO,
@@ -154,6 +159,9 @@ def test_encoder_returns_features_of_the_documented_shapes(name: str, tmp_path: 
 def test_gradients_reach_every_parameter(name: str, tmp_path: Path) -> None:
     encoder, batch = build(name, tmp_path)
     encoder.train()
+    if CASES[name].frozen:
+        assert not any(p.requires_grad for p in encoder.parameters())
+        return
     features = encoder(batch)
     valid = (~features.padding_mask & features.present[:, None]).unsqueeze(-1)  # [B, T, 1]
     loss = (features.tokens * valid).square().sum() + features.pooled[features.present].sum()

@@ -180,3 +180,28 @@ def serve(
         serve_forever(adapter, host, port, name or Path(model).name or "polymodal", ready)
 
     _guard(body)
+
+
+@tasks_app.command("export")
+def tasks_export(
+    names: list[str] = typer.Argument(..., help="generate tasks (names or files)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder of the manifest and its images."),
+    split: str = typer.Option("train", help="The split of every task's source."),
+    limit: Optional[list[int]] = typer.Option(None, help="Seeded subset per task, in order."),
+    blind_fraction: float = typer.Option(0.0, help="Share of image rows copied without it."),
+    seed: int = typer.Option(0),
+    dirs: Optional[list[Path]] = _DIRS,
+) -> None:
+    """Write a training manifest of tasks' records, rendered as the tasks prompt a model."""
+
+    def body() -> None:
+        from polymodal.tasks.export import export_manifest
+        from polymodal.tasks.loading import find_task
+
+        tasks = [find_task(n, dirs or []) for n in names]
+        path = export_manifest(
+            tasks, out, split=split, limits=limit or [], blind_fraction=blind_fraction, seed=seed
+        )
+        typer.echo(f"wrote {path}")
+
+    _guard(body)

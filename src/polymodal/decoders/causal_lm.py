@@ -36,16 +36,16 @@ from torch import Tensor
 
 from polymodal.decoders.base import Decoder, DecoderState
 from polymodal.decoders.causal_lm_parts import PROJECTORS, FineTune, Projector, set_trainable
-from polymodal.decoders.causal_lm_source import SMOLLM2, load_causal_lm
 from polymodal.decoders.causal_lm_state import CausalLMState, fork
 from polymodal.decoders.causal_lm_tokenizer import CausalLMTokenizer, ensure_pad
+from polymodal.lm_source import SMOLLM2, load_causal_lm
 from polymodal.nn import check_params
 from polymodal.registry import DECODERS, Positive
 
 DType = Literal["float32", "bfloat16", "float16"]
 
 
-@DECODERS.register("causal_lm")
+@DECODERS.register("causal_lm", own_tokenizer=True)
 class CausalLMDecoder(Decoder):
     """A pretrained causal LM fed projected memory tokens before the text (LLaVA-style).
 
@@ -59,7 +59,9 @@ class CausalLMDecoder(Decoder):
         cache_dir: where a GGUF file's safetensors conversion is cached (default the
             ``POLYMODAL_LM_CACHE`` environment variable; neither: no cache, nothing written).
         prompt: fixed text between the memory and the target (tokenized without special tokens).
-        projector: ``linear`` or ``mlp`` (two layers with GELU), memory -> embedding space.
+        projector: ``linear``, ``mlp`` (two layers with GELU) or ``identity`` (memory already
+            of the LM's width: then the generating model adds no modality embedding to it, so
+            ``lm_embedding`` tokens reach the LM as its own embeddings).
         finetune: ``frozen`` (only the projector trains), ``last_n`` (also the LM's last
             ``last_n`` blocks and final norm) or ``full`` (the whole LM too).
         last_n: blocks trained with ``finetune: last_n``.
@@ -93,8 +95,17 @@ class CausalLMDecoder(Decoder):
             ),
             memory_dim=(memory_dim >= 1, "must be >= 1"),
         )
-        self.tokenizer = CausalLMTokenizer(loaded.tokenizer, self.vocab_size)
         width = int(self.lm.get_input_embeddings().weight.shape[1])
+        check_params(
+            "decoder 'causal_lm'",
+            projector=(
+                projector != "identity" or memory_dim == width,
+                f"identity needs memory of the LM's width {width}, got {memory_dim} (give the "
+                f"encoders out_dim: {width}, or use linear / mlp)",
+            ),
+        )
+        self.modality_embedding = projector != "identity"
+        self.tokenizer = CausalLMTokenizer(loaded.tokenizer, self.vocab_size)
         self.projector = PROJECTORS[projector](memory_dim, width).to(self.lm.dtype)
         set_trainable(self.lm, finetune, last_n)
         self.finetune = finetune
@@ -118,7 +129,7 @@ class CausalLMDecoder(Decoder):
 
     @property
     def projector_dtype(self) -> torch.dtype:
-        return next(self.projector.parameters()).dtype
+        return next(self.projector.parameters(), self.lm.get_input_embeddings().weight).dtype
 
     def _run(self, embeds: Tensor, mask: Tensor, positions: Tensor, keep: int, cache: Any) -> Any:
         """The LM on ``embeds [B, n, E]`` after ``cache`` (None: no cache), logits of the last

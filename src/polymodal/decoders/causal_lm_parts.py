@@ -4,7 +4,10 @@ LM's parameters train.
 Projectors map memory tokens ``[B, S, D]`` into the LM's embedding space ``[B, S, E]``:
 
 - ``linear``: one linear map (LLaVA, Liu et al. 2023);
-- ``mlp``: ``Linear(D, E) -> GELU -> Linear(E, E)`` (LLaVA-1.5, Liu et al. 2024).
+- ``mlp``: ``Linear(D, E) -> GELU -> Linear(E, E)`` (LLaVA-1.5, Liu et al. 2024);
+- ``identity``: none (``D`` must equal ``E``): the memory already is in the embedding space,
+  e.g. an image encoder's own linear projection to ``E`` and a text modality read by the
+  ``lm_embedding`` encoder (the LM's own token embeddings, which must reach it unchanged).
 
 Fine-tuning modes (the projector always trains):
 
@@ -21,12 +24,13 @@ from typing import Any, Literal
 
 from torch import nn
 
-Projector = Literal["linear", "mlp"]
+Projector = Literal["linear", "mlp", "identity"]
 FineTune = Literal["frozen", "last_n", "full"]
 
 PROJECTORS: dict[str, Callable[[int, int], nn.Module]] = {
     "linear": lambda d, e: nn.Linear(d, e),
     "mlp": lambda d, e: nn.Sequential(nn.Linear(d, e), nn.GELU(), nn.Linear(e, e)),
+    "identity": lambda d, e: nn.Identity(),
 }
 """Projector builders by name: ``(memory width D, embedding width E) -> module``."""
 

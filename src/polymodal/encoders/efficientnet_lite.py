@@ -225,8 +225,8 @@ class EfficientNetLiteEncoder(Encoder):
     ``127/255``, ``128/255`` on [0, 1] images), typically 224x224 (see
     ``polymodal.data.transforms.pretrained.image_preset("efficientnet_lite")``). Tokens are the
     positions of the final 1280-channel feature map, ``tokens [B, (H/32)(W/32), D]`` (49 for
-    224x224), ``pooled`` = their average (global average pooling), no padding; ``D = 1280`` or
-    ``out_dim`` when a linear projection is asked for.
+    224x224; ``g * g`` with ``token_grid: g``), ``pooled`` = their average (global average
+    pooling), no padding; ``D = 1280`` or ``out_dim`` when a linear projection is asked for.
 
     Train modes: ``frozen`` (no gradient to the network, which stays in eval mode, so BatchNorm
     uses its ImageNet statistics and dropout is off, even when the parent model trains), ``full``
@@ -242,6 +242,9 @@ class EfficientNetLiteEncoder(Encoder):
         train_mode: ``frozen``, ``full`` or ``last_n``.
         last_n_layers: units trained in ``last_n`` mode (1 to 17).
         out_dim: width of an optional linear projection of the tokens (None: 1280, no projection).
+        token_grid: average-pool the feature map to ``token_grid x token_grid`` positions
+            before the tokens are taken (None: every position, 49 at 224x224). Fewer tokens
+            make a decoder that reads them cheaper (a causal LM's sequence is shorter).
     """
 
     def __init__(
@@ -252,8 +255,10 @@ class EfficientNetLiteEncoder(Encoder):
         train_mode: TrainMode = "frozen",
         last_n_layers: int = 1,
         out_dim: Positive | None = None,
+        token_grid: Positive | None = None,
     ) -> None:
         super().__init__(spec)
+        self.token_grid = token_grid
         if spec.kind != "image" or len(spec.shape) != 3 or spec.shape[0] != 3:
             raise ConfigError(
                 [
@@ -306,6 +311,8 @@ class EfficientNetLiteEncoder(Encoder):
 
     def forward(self, batch: ModalityBatch) -> Features:
         fmap = self._features(batch.values)  # [B, 1280, h, w]
+        if self.token_grid is not None:
+            fmap = F.adaptive_avg_pool2d(fmap, self.token_grid)  # [B, 1280, g, g]
         tokens = fmap.flatten(2).transpose(1, 2)  # [B, h*w, 1280]
         if self.proj is not None:
             tokens = self.proj(tokens)  # [B, h*w, D]

@@ -5,7 +5,9 @@ T = target tokens, V = vocabulary size.
 
 **Memory.** Each modality's token sequence after the encoders and the interaction
 (``Features.tokens [B, T_m, D_m]``) is projected to the memory width ``D`` (a linear map; none
-when ``D_m == D``), gets a learnt embedding of its modality when there are several, and the
+when ``D_m == D``), gets a learnt embedding of its modality when there are several (unless the
+decoder's ``modality_embedding`` attribute is False: ``causal_lm`` with ``projector: identity``
+reads LM token embeddings that must arrive unchanged), and the
 sequences are concatenated along time: ``memory [B, S, D]`` with ``S = sum T_m``. Padding and
 absent modalities (``present`` False) are masked (``memory_padding_mask`` True); a sample with
 no modality at all has every position masked and the decoder's cross-attention gives zeros.
@@ -86,7 +88,7 @@ class GenerativeModel(nn.Module):
                 for m, d in dims.items()
             }
         )
-        several = len(dims) > 1
+        several = len(dims) > 1 and getattr(decoder, "modality_embedding", True)
         self.modality_embed = nn.Parameter(torch.zeros(len(dims), memory_dim)) if several else None
         if several:
             nn.init.normal_(self.modality_embed, std=memory_dim**-0.5)

@@ -2,7 +2,8 @@
 ``decoder`` (task ``generation``), and the target tokenizer it writes with.
 
 The tokenizer is the decoder's own when it has one (``decoder.tokenizer``, a pretrained
-vocabulary), else a :class:`~polymodal.decoders.vocab.TextVocabulary` fitted on the training
+vocabulary; a decoder registered with ``own_tokenizer=True`` gets no fitted vocabulary and no
+``vocab_size``), else a :class:`~polymodal.decoders.vocab.TextVocabulary` fitted on the training
 references with the ``generation:`` section's options (or given: the one a run saved). Problems
 are reported as the classifier builder reports them, each with its ``model.…`` path.
 """
@@ -111,15 +112,20 @@ def build_generative_model(
                               "model.interaction", problems, in_dims=dims)  # fmt: skip
         _raise(problems)
         dims = {key: int(interaction.out_dims[key]) for key in dims}
-    tokenizer = tokenizer or fit_vocabulary(texts, gen or GenerationConfig())
     memory_dim = max(dims.values())
     spec: ComponentSpec = cfg.decoder  # type: ignore[assignment]
-    decoder = _create(DECODERS, spec, dec_params, "model.decoder", problems,
-                      memory_dim=memory_dim, vocab_size=tokenizer.vocab_size)  # fmt: skip
+    if DECODERS.entry(spec.name).meta.get("own_tokenizer"):  # its vocabulary comes with it
+        decoder = _create(DECODERS, spec, dec_params, "model.decoder", problems,
+                          memory_dim=memory_dim)  # fmt: skip
+    else:
+        tokenizer = tokenizer or fit_vocabulary(texts, gen or GenerationConfig())
+        decoder = _create(DECODERS, spec, dec_params, "model.decoder", problems,
+                          memory_dim=memory_dim, vocab_size=tokenizer.vocab_size)  # fmt: skip
     _raise(problems)
     own = getattr(decoder, "tokenizer", None)
     if own is not None:
         tokenizer = own
+    assert tokenizer is not None
     if tokenizer.vocab_size > decoder.vocab_size:
         raise ConfigError(
             [f"model.decoder: the tokenizer has {tokenizer.vocab_size} ids, the decoder scores "

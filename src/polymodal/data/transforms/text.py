@@ -177,7 +177,9 @@ class HFTokenizer:
 
     ``path_or_id`` is a tokenizer folder, a Hub id, or ``package:NAME/sub`` (a folder shipped
     inside an installed Python package, found with
-    :func:`polymodal.sources.resolve_checkpoint`; it is read from disk only).
+    :func:`polymodal.sources.resolve_checkpoint`; it is read from disk only), or a causal LM's
+    ``.gguf`` file (e.g. the packaged SmolLM2: its vocabulary, read from the LM cache of
+    :mod:`polymodal.lm_source` when ``POLYMODAL_LM_CACHE`` holds a conversion).
     ``encode`` adds the model's special tokens (e.g. ``[CLS] ... [SEP]`` for BERT) and truncates
     to ``max_length`` ids; ``pad_id`` is the tokenizer's pad token (0 when it has none).
     There is nothing to learn: the state only records ``path_or_id`` as given (a ``package:``
@@ -202,7 +204,14 @@ class HFTokenizer:
         if self.path_or_id.strip().startswith(PACKAGE_PREFIX):
             location, local_only = resolve_checkpoint(self.path_or_id).location, True
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(location, local_files_only=local_only)
+            if location.endswith(".gguf"):  # a causal LM's GGUF file: through the LM cache
+                from polymodal.lm_source import load_lm_tokenizer
+
+                self.tokenizer = load_lm_tokenizer(self.path_or_id)
+            else:
+                self.tokenizer = AutoTokenizer.from_pretrained(
+                    location, local_files_only=local_only
+                )
         except (OSError, ValueError) as exc:
             raise DataError(
                 f"cannot load the Hugging Face tokenizer {self.path_or_id!r} ({exc})",

@@ -16,13 +16,15 @@ WORDS = ["<s>", "</s>", "<unk>", "the", "cat", "sat", "on", "mat", "a", "dog"]
 WIDTH, BLOCKS = 16, 3
 
 
-def save_tiny_lm(folder: Path, *, pad: bool = False, seed: int = 0) -> Path:
+def save_tiny_lm(folder: Path, *, pad: bool = False, seed: int = 0, extra: int = 0) -> Path:
     """Save a seeded 3-block Llama (width 16, GQA 4 query / 2 key-value heads, tied embeddings)
-    and its tokenizer into ``folder``; returns ``folder``."""
+    and its tokenizer into ``folder``; returns ``folder``. ``extra`` more words ``w0``, ``w1``,
+    ... follow :data:`WORDS` (before ``<pad>``)."""
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-    words = [*WORDS, "<pad>"] if pad else WORDS
+    words = [*WORDS, *(f"w{i}" for i in range(extra))]
+    words = [*words, "<pad>"] if pad else words
     core = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
     core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     special = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}

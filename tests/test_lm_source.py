@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import torch
 
-from polymodal.decoders import causal_lm_source as source
+from polymodal import lm_source as source
 from polymodal.errors import CheckpointError
 
 
@@ -112,3 +112,16 @@ def test_references_resolve_to_a_folder_and_a_gguf_name(tmp_path: Path, tiny_lm_
         source.resolve_source(str(tiny_lm_dir / "config.json"))
     with pytest.raises(CheckpointError, match="not installed"):
         source.resolve_source("package:no_such_package_xyz/model.gguf")
+
+
+def test_the_tokenizer_comes_from_a_folder_or_the_gguf_cache_entry(
+    tmp_path: Path, tiny_lm_dir: Path, fake_gguf: list[str]
+) -> None:
+    folder_tok = source.load_lm_tokenizer(str(tiny_lm_dir))
+    assert folder_tok("the cat")["input_ids"][-2:] == [3, 4]
+    gguf = str(tmp_path / "models" / "tiny.gguf")
+    loaded = source.load_causal_lm(gguf, cache_dir=tmp_path / "cache")  # writes the entry
+    assert len(fake_gguf) == 1
+    cached = source.load_lm_tokenizer(gguf, cache_dir=tmp_path / "cache")
+    assert len(fake_gguf) == 1  # read from the entry: no conversion
+    assert cached.get_vocab() == loaded.tokenizer.get_vocab()

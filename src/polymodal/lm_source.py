@@ -1,5 +1,7 @@
-"""Loading the pretrained causal LM of ``causal_lm``: a Hugging Face folder or id, or a GGUF file
-converted once into a safetensors cache.
+"""Loading a pretrained causal LM (the ``causal_lm`` decoder, the ``lm_embedding`` encoder, the
+``hf`` text tokenizer of a GGUF file): a Hugging Face folder or id, or a GGUF file converted once
+into a safetensors cache. It sits in the bottom layer because data, encoders and decoders all
+read the same LM.
 
 ``model`` is resolved with :func:`polymodal.sources.resolve_checkpoint`: a Hub id, a local folder,
 a local ``.gguf`` file, or ``package:NAME/sub/path`` (a folder or ``.gguf`` inside an installed
@@ -122,6 +124,30 @@ def load_causal_lm(
     lm = _plain_copy(lm)
     _write_entry(entry, lm, tokenizer, gguf_path)
     return LoadedLM(lm, tokenizer, origin="gguf", folder=entry)
+
+
+def load_lm_tokenizer(
+    model: str, gguf_file: str | None = None, cache_dir: str | os.PathLike[str] | None = None
+) -> Any:
+    """The ``AutoTokenizer`` of the LM :func:`load_causal_lm` would load (no weights read):
+    from the cache entry of a GGUF file when there is one (fast), else from the GGUF file
+    itself (seconds: its vocabulary is converted), else from the folder or Hub id.
+
+    Raises:
+        CheckpointError: a reference that does not resolve, or a file that is not GGUF.
+    """
+    from transformers import AutoTokenizer  # heavy: imported when used
+
+    source, gguf = resolve_source(model, gguf_file)
+    if gguf is None:
+        return AutoTokenizer.from_pretrained(source)
+    root = cache_folder(cache_dir)
+    gguf_path = Path(source) / gguf
+    if root is not None and gguf_path.is_file():
+        entry = root / f"{gguf_path.stem}-{fingerprint(gguf_path)[:16]}"
+        if (entry / MARKER).is_file():
+            return AutoTokenizer.from_pretrained(str(entry))
+    return AutoTokenizer.from_pretrained(source, gguf_file=gguf)
 
 
 def _from_pretrained(source: str, **kwargs: Any) -> tuple[Any, Any]:
