@@ -37,11 +37,11 @@ from polymodal.adapters.base import (
 )
 from polymodal.adapters.run_inputs import RunInputs
 from polymodal.data.collate import collate_samples
-from polymodal.data.schema import Batch
+from polymodal.data.schema import Batch, ModelOutput
 from polymodal.decoders.options import DecodingOptions
 from polymodal.errors import PolymodalError
 from polymodal.evaluate.generation.run import decoding_options
-from polymodal.models.generative import target_tokens
+from polymodal.models.generative import MEMORY_MASK_KEY, target_tokens
 from polymodal.rundir.generative import load_generative_run
 from polymodal.rundir.load import load_run_config
 
@@ -139,9 +139,14 @@ class RunAdapter:
         tok = self.model.tokenizer
         longest = max(len(tok.encode(c)) for c in candidates) + 1
         targets = target_tokens(list(candidates), tok, longest).to(self.device)  # [C, T]
-        batch = self.batch([request] * len(candidates))
         with torch.no_grad():
-            logits = self.model.logits(self.model(batch), targets).float()  # [C, T, V]
+            once = self.model(self.batch([request]))  # the request encoded once: memory [1, S, D]
+            c = len(candidates)
+            memory = ModelOutput(
+                once.output.expand(c, -1, -1),
+                extras={MEMORY_MASK_KEY: once.extras[MEMORY_MASK_KEY].expand(c, -1)},
+            )
+            logits = self.model.logits(memory, targets).float()  # [C, T, V]
         logp = torch.log_softmax(logits, dim=-1).gather(-1, targets[..., None])[..., 0]
         keep = targets != tok.pad_id  # [C, T]
         return (logp * keep).sum(dim=1).double().cpu().numpy()
