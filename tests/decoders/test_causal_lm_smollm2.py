@@ -108,3 +108,17 @@ def test_cached_steps_equal_recomputation_with_a_padded_memory(first: CausalLMDe
         c, _ = first.step(tokens[:, 3:], state)
     assert tokens.shape[1] > 3
     assert torch.allclose(torch.cat([a, b, c], dim=1), reference, atol=1e-4)
+
+
+def test_a_text_modality_tokenised_from_the_gguf_file_gets_the_lms_ids(
+    first: CausalLMDecoder, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from polymodal.data.transforms.text import HFTokenizer
+    from polymodal.lm_source import CACHE_ENV, SMOLLM2
+
+    text = "Question: what colour is the triangle?"
+    expected = first.tokenizer.encode(text)
+    monkeypatch.setenv(CACHE_ENV, str(cache))  # read from the cache entry ``first`` wrote
+    ids = HFTokenizer(SMOLLM2).encode(text, max_length=32).tolist()
+    assert ids == expected
+    assert HFTokenizer(SMOLLM2).state_dict()["path_or_id"] == SMOLLM2  # moves between machines
