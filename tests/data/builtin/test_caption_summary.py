@@ -9,12 +9,15 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from polymodal.config import load_config
 from polymodal.data.builtin.caption_summary import caption_summary, choose_inputs, summary_rows
 from polymodal.data.splits import random_group_split
 from polymodal.errors import ConfigError, DataError
+from polymodal.evaluate.run import EvaluationOptions, evaluate_run
+from polymodal.train.run import train
 
 ROOT = Path(__file__).parents[3]
 FLICKR = ROOT / ".." / "shared" / "data" / "flickr8k-1k" / "captions.csv"
@@ -143,3 +146,32 @@ def test_the_three_summarise_configs_exist() -> None:
         "summarise-flickr8k-photo",
         "summarise-flickr8k-text",
     ]
+
+
+@needs_data
+def test_both_config_trains_and_evaluates_on_a_subset(tmp_path: Path) -> None:
+    """summarise-flickr8k-both on 20 photos, one epoch: each test photo is scored against its
+    two references, which are none of its three input captions."""
+    with FLICKR.open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    photos = sorted({r["image"] for r in rows})[:20]
+    subset = _write(tmp_path / "c.csv", [(r["image"], r["caption"]) for r in rows
+                                         if r["image"] in photos])  # fmt: skip
+    config = load_config(ROOT / "configs" / "summarise-flickr8k-both.yaml")
+    data = config.data.model_copy(
+        update={"path": str(subset), "root": str((FLICKR.parent / "images").resolve())}
+    )
+    train_cfg = config.train.model_copy(update={"max_epochs": 1, "batch_size": 4})
+    config = config.model_copy(update={"data": data, "train": train_cfg})
+    train(config, tmp_path / "run")
+    result = evaluate_run(tmp_path / "run", options=EvaluationOptions(resamples=10))
+    table = pd.read_parquet(tmp_path / "run" / "predictions.parquet")
+    assert len(table) == 2  # 10 % of 20 photos
+    by_photo: dict[str, list[str]] = defaultdict(list)
+    for r in rows:
+        by_photo[r["image"]].append(r["caption"].strip())
+    for photo, refs in zip(table["image"], table["references"], strict=True):
+        captions = by_photo[Path(photo).name]
+        picked = choose_inputs(Path(photo).name, 5, 3)
+        assert list(refs) == [c for i, c in enumerate(captions) if i not in picked]
+    assert set(result.metrics) >= {"cider_d", "bleu", "meteor", "rougeL"}
