@@ -150,14 +150,8 @@ def _cached(
     log_cached(modalities, model, cache_dir)  # type: ignore[arg-type]
     if not modalities:
         return {}
-    return cache_features(
-        config,
-        bundle,
-        model,
-        cache_dir,
-        modalities,
-        batch_size=config.train.batch_size,  # type: ignore[arg-type]
-    )
+    batch_size = config.train.batch_size
+    return cache_features(config, bundle, model, cache_dir, modalities, batch_size=batch_size)  # type: ignore[arg-type]
 
 
 def generative_module(
