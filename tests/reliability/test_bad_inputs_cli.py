@@ -64,8 +64,8 @@ CASES: dict[str, Case] = {
         lambda media: "data: {name: imagenet}\n" + MODEL,
         [],
         [
-            "data.name: unknown dataset 'imagenet' (allowed: captions, digits-av, hf_dataset, "
-            "manifest, mmsa, synthetic, translation, translation-pairs)"
+            "data.name: unknown dataset 'imagenet' (allowed: caption-summary, captions, digits-av, "
+            "hf_dataset, manifest, mmsa, synthetic, translation, translation-pairs)"
         ],
         ConfigError,
     ),
@@ -129,8 +129,8 @@ def test_cli_unknown_dataset_name_in_datasets_show() -> None:
     result = runner.invoke(app, ["datasets", "show", "imagenet"])
     assert result.exit_code == 2
     assert result.output == (
-        "error: unknown dataset 'imagenet'\nfix: use one of: captions, digits-av, hf_dataset, "
-        "manifest, mmsa, synthetic, translation, translation-pairs\n"
+        "error: unknown dataset 'imagenet'\nfix: use one of: caption-summary, captions, digits-av, "
+        "hf_dataset, manifest, mmsa, synthetic, translation, translation-pairs\n"
     )
     debug = runner.invoke(app, ["--debug", "datasets", "show", "imagenet"])
     assert isinstance(debug.exception, UnknownComponentError)

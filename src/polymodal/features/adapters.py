@@ -15,7 +15,7 @@ size).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -72,7 +72,7 @@ class CachedModalityDataset(Dataset[Sample]):
         inputs: dict[str, Any] = dict(sample.inputs)
         for modality, features in self.cached.items():
             inputs[modality] = features[features.row_of(sample.id)]
-        return Sample(sample.id, inputs, sample.target)
+        return replace(sample, inputs=inputs)  # id, target and references kept
 
 
 @dataclass

@@ -11,11 +11,16 @@ best-weights selection by ``val/loss``, the resumable checkpoint. What differs:
   of a sample's references; validation always reads the first reference, so ``val/loss`` is
   comparable between epochs;
 - the loss is the mean cross-entropy over non-pad target tokens
-  (:meth:`~polymodal.models.generative.GenerativeModel.loss`).
+  (:meth:`~polymodal.models.generative.GenerativeModel.loss`);
+- with ``train.feature_cache``, frozen encoders (a captioning model's pretrained image encoder)
+  run once per split before training, as for the classifiers
+  (:mod:`polymodal.features.training`), instead of once per epoch: the model trains through a
+  view whose frozen encoders read the stored features (:func:`cached_generative_view`).
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 from pathlib import Path
 from typing import Any
@@ -23,12 +28,21 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
+from torch import nn
 from torch.utils.data import Dataset
 
 from polymodal.config import ExperimentConfig, TrainConfig
 from polymodal.data.bundle import DataBundle
 from polymodal.data.schema import Batch, Sample
-from polymodal.errors import ConfigError, DataError
+from polymodal.errors import DataError
+from polymodal.features import CachedFeatures
+from polymodal.features.training import (
+    CachedStandIn,
+    cache_dir_of,
+    cache_features,
+    frozen_modalities,
+    log_cached,
+)
 from polymodal.models.generative import GenerativeModel, reference_choice, target_tokens
 from polymodal.models.generative_builder import build_generative_model
 from polymodal.rundir.generative import load_target_tokenizer, save_target_tokenizer
@@ -110,21 +124,43 @@ class LitGenerative(L.LightningModule):
         return configure_optimization(self, self.cfg)
 
 
+def cached_generative_view(model: GenerativeModel, modalities: list[str]) -> GenerativeModel:
+    """A shallow copy of ``model`` whose encoders of ``modalities`` are
+    :class:`~polymodal.features.training.CachedStandIn` (reading cached features); every other
+    module (encoders, interaction, projections, decoder) and the tokenizer are shared. Its
+    ``state_dict`` has the keys and tensors of ``model``'s, so the weights it saves load into the
+    real model."""
+    view = copy.copy(model)
+    view._modules = dict(model._modules)  # a module table of its own, the same modules
+    view.encoders = nn.ModuleDict(
+        {m: CachedStandIn(e) if m in modalities else e for m, e in model.encoders.items()}
+    )
+    return view
+
+
+def _cached(
+    config: ExperimentConfig, bundle: DataBundle, model: GenerativeModel, run_dir: Path
+) -> dict[str, dict[str, CachedFeatures]]:
+    """``split -> modality -> cached features`` of the frozen encoders with
+    ``train.feature_cache`` (empty without it, or without a frozen encoder)."""
+    cache_dir = cache_dir_of(config.train.feature_cache, run_dir)
+    if cache_dir is None:
+        return {}
+    modalities = frozen_modalities(model)  # type: ignore[arg-type]  # reads .encoders only
+    log_cached(modalities, model, cache_dir)  # type: ignore[arg-type]
+    if not modalities:
+        return {}
+    batch_size = config.train.batch_size
+    return cache_features(config, bundle, model, cache_dir, modalities, batch_size=batch_size)  # type: ignore[arg-type]
+
+
 def generative_module(
     config: ExperimentConfig, bundle: DataBundle, run_dir: Path
 ) -> tuple[LitGenerative, dict, dict, dict]:
-    """The LightningModule of a generation run, the modalities it reads, no cached features,
-    and the splits; the target tokenizer is fitted (or reloaded when the run has one) and
-    saved in ``run_dir``.
-
-    Raises:
-        ConfigError: ``train.feature_cache`` (not available for generation yet).
-    """
+    """The LightningModule of a generation run, the modalities it reads, the cached features of
+    its frozen encoders (``train.feature_cache``; else none) and the splits; the target
+    tokenizer is fitted (or reloaded when the run has one) and saved in ``run_dir``."""
     assert config.model is not None
-    if config.train.feature_cache:
-        raise ConfigError(
-            ["train.feature_cache: not available for generation models yet; set it to false"]
-        )
     saved = target_tokenizer_path(run_dir).is_file()
     tokenizer = load_target_tokenizer(run_dir) if saved else None
     texts = () if saved else split_references(bundle.splits["train"])
@@ -133,5 +169,8 @@ def generative_module(
         save_target_tokenizer(model, run_dir)
     _LOG.info("target vocabulary: %d ids", model.tokenizer.vocab_size)
     used = {name: bundle.info.modalities[name] for name in config.model.encoders}
+    cached = _cached(config, bundle, model, run_dir)
+    if cached:
+        model = cached_generative_view(model, list(cached["train"]))
     module = LitGenerative(model, config.train, config.seed, config.generation.max_target_length)
-    return module, used, {}, dict(bundle.splits)
+    return module, used, cached, dict(bundle.splits)
