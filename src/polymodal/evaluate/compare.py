@@ -6,7 +6,9 @@ rows of both predictions tables are lined up sample by sample
 (:func:`~polymodal.evaluate.pairing.pair_tables`, the rule of every paired comparison); runs of
 another task, on other samples or with other targets are refused. For every scalar metric the
 difference A - B gets a paired-bootstrap interval and p-value (the same resamples drive both
-runs); for multiclass accuracy McNemar's test is added.
+runs); for multiclass accuracy McNemar's test is added. Generation runs are compared by
+:func:`~polymodal.evaluate.generation.compare.compare_generation` (corpus scores recomputed per
+resample of sentences).
 """
 
 from __future__ import annotations
@@ -150,6 +152,13 @@ def compare_runs(
             where=where,
             fix="compare runs evaluated on the same dataset and split",
         )
+    if info_a["task"] == "generation":
+        from polymodal.evaluate.generation.compare import compare_generation
+
+        rows = compare_generation(
+            table_a, table_b, info_a, where=where, resamples=resamples, level=level, seed=seed
+        )
+        return Comparison(str(run_a), str(run_b), len(table_a), rows, None)
     table_a, table_b = pair_tables(table_a, table_b, names=("A", "B"), where=where)
     task = info_a["task"]
     inputs_a, inputs_b = inputs_from_table(table_a, task), inputs_from_table(table_b, task)
