@@ -92,3 +92,26 @@ def test_only_generate_tasks_and_fractions_in_range(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()  # refused before anything is written
     with pytest.raises(ConfigError, match="blind_fraction"):
         export_manifest([_task(tmp_path)], tmp_path / "out", blind_fraction=1.5)
+
+
+def test_the_cli_exports_with_a_limit_and_refuses_a_yes_no_task_in_one_line(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from polymodal.cli.main import app
+
+    task = _task(tmp_path)
+    out = tmp_path / "cli"
+    result = CliRunner().invoke(
+        app, ["tasks", "export", str(task.path), "--limit", "4", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    rows = _read(out / "manifest.csv")
+    chosen = np.sort(np.random.default_rng(0).permutation(6)[:4])  # the task's seeded subset
+    assert [r["id"] for r in rows] == [f"colours/q{i}" for i in chosen]
+    yes_no = tmp_path / "yes-no"
+    yes_no.mkdir()
+    path = _task(yes_no, {"type": "yes_no", "target": "answer"}).path
+    refused = CliRunner().invoke(app, ["tasks", "export", str(path), "--out", str(tmp_path / "n")])
+    assert refused.exit_code == 2
+    assert "cannot be exported" in refused.output
+    assert "Traceback" not in refused.output
