@@ -211,11 +211,19 @@ def test_formats_markdown_csv_json():
     assert markdown.startswith("### d (multiclass): accuracy, higher is better\n")
     header = markdown.splitlines()[2]
     assert header == (
-        "| rank | model | seeds | accuracy | 95% CI | Δ vs best | p (Holm) | params "
+        "| rank | model | seeds | accuracy | 95% CI | Δ vs best | p | p (Holm) | params "
         "| latency p50 bs1 (ms) | rel. robustness |"
     )
     assert "| 1 | A | 2 |" in markdown
     assert "best" in markdown
+    # "p" is each model's own test against the best, "p (Holm)" the same p adjusted: never lower
+    for row in board.rows[1:]:
+        line = next(
+            x for x in markdown.splitlines() if x.startswith(f"| {row.rank} | {row.model} |")
+        )
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert float(cells[6]) == pytest.approx(row.p_value, rel=1e-2, abs=1e-3)
+        assert float(cells[7].rstrip(" *")) >= float(cells[6])
     frame = pd.read_csv(io.StringIO(board.to_csv()))
     assert list(frame["model"]) == ["A", "B", "C"]
     assert frame.loc[0, "mean"] == pytest.approx(board.rows[0].mean)

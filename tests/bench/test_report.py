@@ -48,7 +48,7 @@ EXPECTED_STRUCTURE = """\
 # Benchmark tiny-report
 ## Leaderboard
 ### synthetic-redundant (multiclass): accuracy, higher is better
-| rank | model | seeds | accuracy | N% CI | Δ vs best | p (Holm) | params | FLOPs/sample \
+| rank | model | seeds | accuracy | N% CI | Δ vs best | p | p (Holm) | params | FLOPs/sample \
 | latency pN bsN (ms) | train (s) | rel. robustness | weights |
 ## Efficiency and accuracy
 ### synthetic-redundant

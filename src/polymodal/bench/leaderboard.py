@@ -208,8 +208,9 @@ class Leaderboard:
             f"(for one seed, the run's bootstrap interval). Δ: paired difference to {against} "
             "on the test predictions of common seeds, pooled, with a paired bootstrap "
             f"interval ({self.resamples} resamples). p: McNemar's test (accuracy) or the paired "
-            f"bootstrap, Holm-corrected over the models compared with {against}; "
-            f"* significant at α = {self.alpha:g}."
+            f"bootstrap of each model against {against} alone; p (Holm): the same p, "
+            f"Holm-corrected over the models compared with {against}; * significant at "
+            f"α = {self.alpha:g} after the correction."
         ) + (
             " weights: which epoch's weights were evaluated (best: the best validation epoch, "
             "val split carved from the training data; last: the last epoch)."
@@ -239,11 +240,17 @@ def _big(value: float | None) -> str:
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.3g}"
 
 
+def _p_number(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2g}" if value < 0.001 else f"{value:.3f}"
+
+
 def _p_text(row: LeaderboardRow) -> str:
+    """The Holm-adjusted p, starred when significant."""
     if row.p_holm is None:
         return "-"
-    text = f"{row.p_holm:.2g}" if row.p_holm < 0.001 else f"{row.p_holm:.3f}"
-    return text + (" *" if row.significant else "")
+    return _p_number(row.p_holm) + (" *" if row.significant else "")
 
 
 def table_cells(rows: Sequence[LeaderboardRow], level: float) -> tuple[list[str], list[list[str]]]:
@@ -252,7 +259,8 @@ def table_cells(rows: Sequence[LeaderboardRow], level: float) -> tuple[list[str]
     metric = rows[0].metric
     baseline = next((r.baseline for r in rows if r.baseline), None)
     against = "best" if baseline is None or baseline == rows[0].model else baseline
-    header = ["rank", "model", "seeds", metric, f"{level:.0%} CI", f"Δ vs {against}", "p (Holm)"]
+    header = ["rank", "model", "seeds", metric, f"{level:.0%} CI", f"Δ vs {against}"]
+    header += ["p", "p (Holm)"]
     extra = [c for c in EFFICIENCY_COLUMNS if any(getattr(r, c) is not None for r in rows)]
     header += [EFFICIENCY[EFFICIENCY_COLUMNS[c]].short for c in extra]
     robust = any(r.relative_robustness is not None for r in rows)
@@ -271,7 +279,8 @@ def table_cells(rows: Sequence[LeaderboardRow], level: float) -> tuple[list[str]
             delta = "-"
         else:
             delta = f"{r.delta:+.4f} [{r.delta_ci_low:+.4f}, {r.delta_ci_high:+.4f}]"
-        cells = [str(r.rank), r.model, str(r.n_seeds), mean, ci, delta, _p_text(r)]
+        p_raw = _p_number(r.p_value)
+        cells = [str(r.rank), r.model, str(r.n_seeds), mean, ci, delta, p_raw, _p_text(r)]
         for c in extra:
             value = getattr(r, c)
             cells.append(
