@@ -58,3 +58,20 @@ def test_absent_values_never_reach_the_output() -> None:
     y = x.clone()
     y[1] = 1e6
     assert torch.equal(fusion({"a": _features(x, present)}), fusion({"a": _features(y, present)}))
+
+
+def test_norm_puts_every_modality_block_on_one_scale() -> None:
+    """``norm: true``: each block is LayerNorm'd on its own (checked against
+    ``torch.nn.functional.layer_norm`` at initialisation: unit gain, zero bias), so a modality
+    a thousand times larger enters at the same scale; the default leaves the values as they are."""
+    torch.manual_seed(0)
+    a, b = torch.randn(5, 3), 1000 * torch.randn(5, 4)
+    features = {"a": _features(a, [True] * 5), "b": _features(b, [True, False, True, True, True])}
+    plain = FUSIONS.create("concat", in_dims={"a": 3, "b": 4}, task=TASK)
+    assert torch.equal(plain(features)[:, :3], a)
+    normed = FUSIONS.create("concat", in_dims={"a": 3, "b": 4}, task=TASK, norm=True)
+    out = normed(features)
+    expected_b = torch.where(features["b"].present[:, None], b, normed.missing["b"].detach())
+    torch.testing.assert_close(out[:, :3], torch.nn.functional.layer_norm(a, (3,)))
+    torch.testing.assert_close(out[:, 3:], torch.nn.functional.layer_norm(expected_b, (4,)))
+    assert out[:, 3:].abs().max() < 3  # the block of scale 1000 is now of unit scale

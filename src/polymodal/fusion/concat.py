@@ -23,13 +23,20 @@ class ConcatFusion(Fusion):
         in_dims: modality name -> feature width (injected); fixes the concatenation order.
         task: the task (injected; unused).
         init_std: standard deviation of the missing embeddings at initialisation.
+        norm: a LayerNorm of its own on each modality's block (after the missing embedding is
+            put in), so that no modality enters the layers after the fusion at a larger scale.
     """
 
-    def __init__(self, in_dims: dict[str, int], task: TaskSpec, init_std: float = 0.02) -> None:
+    def __init__(
+        self, in_dims: dict[str, int], task: TaskSpec, init_std: float = 0.02, norm: bool = False
+    ) -> None:
         super().__init__(in_dims, task)
         self.out_dim = sum(self.in_dims.values())
         self.missing = nn.ParameterDict(
             {m: nn.Parameter(torch.randn(d) * init_std) for m, d in self.in_dims.items()}
+        )
+        self.norms = (
+            nn.ModuleDict({m: nn.LayerNorm(d) for m, d in self.in_dims.items()}) if norm else None
         )
 
     def forward(self, features: dict[str, Features]) -> Tensor:
@@ -38,5 +45,6 @@ class ConcatFusion(Fusion):
             f = features[m]
             present = f.present.unsqueeze(-1)  # [B, 1]
             missing = self.missing[m].to(f.pooled.dtype).expand_as(f.pooled)  # [B, D_m]
-            parts.append(torch.where(present, f.pooled, missing))
+            block = torch.where(present, f.pooled, missing)
+            parts.append(block if self.norms is None else self.norms[m](block))
         return torch.cat(parts, dim=-1)  # [B, sum D_m]
