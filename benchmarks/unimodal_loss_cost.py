@@ -10,9 +10,9 @@ are printed. Uses the packaged FSDD sample (``POLYMODAL_FSDD_DIR`` for the full 
 ``--against w0`` (default): both variants use the same optimizer (``build_optimizer``, as
 training does); only ``unimodal_loss_weight`` differs. ``--against before``: the first variant
 is the preset before issue 13 (``unimodal_loss_weight: 0``, TFN's ``proj_dim: 8``, the dropouts
-early, mmbt and gated had before E9) with Adam's
-per-parameter loop (torch's CPU default, what ``build_optimizer`` gave before it used the fused
-kernel); the second is today's preset with today's ``build_optimizer``.
+early, mmbt and gated had before E9) with Adam's per-parameter loop (torch's CPU default, what
+``build_optimizer`` gave before it used the fused kernel); the second is today's preset with
+today's ``build_optimizer``.
 
 Run::
 
