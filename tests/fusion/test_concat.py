@@ -75,3 +75,18 @@ def test_norm_puts_every_modality_block_on_one_scale() -> None:
     torch.testing.assert_close(out[:, :3], torch.nn.functional.layer_norm(a, (3,)))
     torch.testing.assert_close(out[:, 3:], torch.nn.functional.layer_norm(expected_b, (4,)))
     assert out[:, 3:].abs().max() < 3  # the block of scale 1000 is now of unit scale
+
+
+def test_norm_false_builds_the_model_of_before_the_option() -> None:
+    """Presets write ``norm: false``: it must add no parameter and draw nothing from the
+    generator, so runs of the presets from before the option reproduce."""
+    torch.manual_seed(0)
+    default = FUSIONS.create("concat", in_dims={"a": 3, "b": 4}, task=TASK)
+    after_default = torch.rand(1)
+    torch.manual_seed(0)
+    explicit = FUSIONS.create("concat", in_dims={"a": 3, "b": 4}, task=TASK, norm=False)
+    assert torch.equal(torch.rand(1), after_default)
+    a, b = default.state_dict(), explicit.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    normed = FUSIONS.create("concat", in_dims={"a": 3, "b": 4}, task=TASK, norm=True)
+    assert set(normed.state_dict()) > set(a)  # the option on does add its LayerNorms
