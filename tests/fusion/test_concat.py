@@ -87,6 +87,7 @@ def test_norm_false_builds_the_model_of_before_the_option() -> None:
     explicit = FUSIONS.create("concat", in_dims={"a": 3, "b": 4}, task=TASK, norm=False)
     assert torch.equal(torch.rand(1), after_default)
     a, b = default.state_dict(), explicit.state_dict()
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
     normed = FUSIONS.create("concat", in_dims={"a": 3, "b": 4}, task=TASK, norm=True)
     assert set(normed.state_dict()) > set(a)  # the option on does add its LayerNorms
