@@ -46,7 +46,7 @@ RECIPE = {
 
 BEFORE = {
     "tfn": {"fusion": {"proj_dim": 8}},
-    "early": {"head": {"dropout": 0.1}},
+    "early": {"head": {"hidden_dim": 128, "dropout": 0.1}},
     "mmbt": {"head": {"dropout": 0.1}},
     "gated": {"fusion": {"dropout": 0.0}},
 }
