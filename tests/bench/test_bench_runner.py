@@ -4,6 +4,7 @@ n=200, 1 epoch, tiny encoders, 4 cells), compared with an uninterrupted in-proce
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -203,7 +204,28 @@ def test_a_changed_config_reruns_only_its_cells(spec_file, reference, tmp_path, 
         np.testing.assert_array_equal(changed[key][1], reference[1][key][1])
     lines = capsys.readouterr().out.splitlines()
     assert "2 of 4 cells finished earlier: kept" in lines
+    assert not any("another version of the code" in line for line in lines)  # same code
     assert any(line.startswith("[3/4] synthetic-redundant / concat / seed 0: ") for line in lines)
+
+
+def test_kept_cells_of_another_code_version_are_named_not_rerun(reference, tmp_path, capsys):
+    """A cell whose env.json records another polymodal version is kept, and the run says so."""
+    bench_dir = tmp_path / "bench"
+    shutil.copytree(reference[0], bench_dir)
+    with SQLiteStore(bench_dir / STORE_FILE) as store:
+        old_cell = store.cells()[1]
+    env_file = bench_dir / old_cell.run_path / "env.json"
+    env = json.loads(env_file.read_text())
+    env["packages"]["polymodal"] = "0.0.1"
+    env_file.write_text(json.dumps(env))
+    result = run_benchmark(parse_spec(yaml.safe_load(SPEC)), bench_dir)
+    assert result.ran == []
+    lines = capsys.readouterr().out.splitlines()
+    assert "4 of 4 cells finished earlier: kept" in lines
+    (note,) = [line for line in lines if "another version of the code" in line]
+    assert note.startswith(
+        "1 kept cell was trained by another version of the code (1 by polymodal 0.0.1"
+    )
 
 
 def test_failed_cells_are_recorded_reported_and_retried(tmp_path):

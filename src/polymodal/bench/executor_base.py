@@ -37,6 +37,8 @@ class BenchJob:
         heartbeat_s: seconds between a running cell's heartbeats.
         kept: cells finished before this run (for the display).
         resources: what one cell needs (CPUs, GPUs), for executors that schedule.
+        kept_note: a line for the display about kept cells trained by other code
+            (:mod:`polymodal.bench.provenance`), or None.
     """
 
     cells: list[Cell]
@@ -46,6 +48,13 @@ class BenchJob:
     heartbeat_s: float
     kept: int
     resources: CellResources
+    kept_note: str | None = None
+
+
+def kept_lines(job: BenchJob) -> list[str]:
+    """The display's opening lines about the cells finished before this run (maybe none)."""
+    lines = [f"{job.kept} of {len(job.cells)} cells finished earlier: kept"] if job.kept else []
+    return lines + ([job.kept_note] if job.kept_note else [])
 
 
 class Executor(Protocol):

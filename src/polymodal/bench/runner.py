@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from polymodal.bench.cells import Cell, expand_cells
-from polymodal.bench.executor_base import BenchJob, Executor
+from polymodal.bench.executor_base import BenchJob, Executor, kept_lines
+from polymodal.bench.provenance import current_code, kept_from_other_code, other_code_note
 from polymodal.bench.spec import BenchSpec
 from polymodal.bench.store import (
     DEFAULT_LEASE_S,
@@ -206,8 +207,9 @@ def run_benchmark(
             [planned_cell(c) for c in cells], rerun=rerun, lease_s=lease_s, bench_dir=bench_dir
         )
         every = heartbeat_s if heartbeat_s is not None else lease_s / 6.0
+        note = _kept_code_note(results, bench_dir)
         job = BenchJob(cells, bench_dir.resolve(), store or spec.store, lease_s, every,
-                       counts["kept"], spec.resources)  # fmt: skip
+                       counts["kept"], spec.resources, note)  # fmt: skip
         result.ran = (executor or LocalExecutor()).run(job, results, console)
         result.cells = results.cells()
         if spec.train.loggers:  # one tracker run per finished cell
@@ -229,7 +231,7 @@ class LocalExecutor:
     def run(self, job: BenchJob, store: ResultsStore, console: Console | None) -> list[str]:
         """Run cells until the store has none left; the keys this process ran."""
         loop = _Loop(store, job.bench_dir, job.lease_s, job.heartbeat_s)
-        return _run_cells(loop, job.cells, job.kept, console)
+        return _run_cells(loop, job, console)
 
 
 @dataclass(frozen=True)
@@ -243,7 +245,15 @@ class _Loop:
     owner: str = field(default_factory=new_owner)
 
 
-def _run_cells(loop: _Loop, cells: list[Cell], kept: int, console: Console | None) -> list[str]:
+def _kept_code_note(results: ResultsStore, bench_dir: Path) -> str | None:
+    """The line saying which kept (finished) cells were trained by other code, if any."""
+    now = current_code()
+    done = results.cells(status="done")
+    other = kept_from_other_code(((c.key, bench_dir / c.run_path) for c in done), now)
+    return other_code_note(other, now)
+
+
+def _run_cells(loop: _Loop, job: BenchJob, console: Console | None) -> list[str]:
     """Claim and run cells until none is left; returns the keys this process ran.
 
     While every remaining cell runs in another process, this one waits (polling): a cell whose
@@ -251,12 +261,13 @@ def _run_cells(loop: _Loop, cells: list[Cell], kept: int, console: Console | Non
     """
     from polymodal.bench.progress import BenchProgress
 
+    cells = job.cells
     by_key = {cell.key: cell for cell in cells}
     store, owner, ran = loop.store, loop.owner, []
     poll = min(loop.every, 2.0)
     with BenchProgress(len(cells), console=console) as display:
-        if kept:
-            display.note(f"{kept} of {len(cells)} cells finished earlier: kept")
+        for line in kept_lines(job):
+            display.note(line)
         while (record := claim_next(store, owner, lease_s=loop.lease_s, poll_s=poll)) is not None:
             cell = by_key.get(record.key)
             if cell is None:

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from polymodal.bench.executor_base import BenchJob
+from polymodal.bench.executor_base import BenchJob, kept_lines
 from polymodal.bench.executors.task import CellOutcome, WorkerJob, run_next_cell
 from polymodal.errors import PolymodalError
 
@@ -81,8 +81,8 @@ class RayExecutor:
             )
             shared = ray.put(_worker_job(job))
             with BenchProgress(len(job.cells), console=console) as display:
-                if job.kept:
-                    display.note(f"{job.kept} of {len(job.cells)} cells finished earlier: kept")
+                for line in kept_lines(job):
+                    display.note(line)
                 return self._rounds(ray, remote, shared, store, display)
         finally:
             if started:
