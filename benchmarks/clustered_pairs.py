@@ -30,28 +30,22 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+
+from polymodal.evaluate.pairing import clean_rows
+from polymodal.evaluate.stats import mcnemar
 
 
 def clean_predictions(run_dir: Path) -> pd.DataFrame:
     """``id``, ``correct`` of the clean (unperturbed) rows of a run's predictions table."""
-    table = pd.read_parquet(run_dir / "predictions.parquet")
-    if "perturbation" in table:
-        table = table[table["perturbation"].isin(["none"]) | table["perturbation"].isna()]
+    table = clean_rows(pd.read_parquet(run_dir / "predictions.parquet"))
     return pd.DataFrame(
         {"id": table["id"].astype(str), "correct": table["prediction"] == table["target"]}
     )
 
 
 def pooled_mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> float:
-    """McNemar's p on pooled pairs, as polymodal's ``mcnemar`` (exact below 25 discordant)."""
-    b = int(np.sum(correct_a & ~correct_b))
-    c = int(np.sum(~correct_a & correct_b))
-    if b + c == 0:
-        return 1.0
-    if b + c < 25:
-        return float(stats.binomtest(b, b + c, 0.5).pvalue)
-    return float(stats.chi2.sf(max(abs(b - c) - 1, 0) ** 2 / (b + c), 1))
+    """McNemar's p on pooled pairs: polymodal's ``mcnemar``, the leaderboard's test."""
+    return float(mcnemar(correct_a, correct_b).p_value)
 
 
 def clustered_sign_flip(
