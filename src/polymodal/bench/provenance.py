@@ -19,11 +19,10 @@ import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 from polymodal.rundir.layout import ENV_FILE
-from polymodal.train.environment import git_revision
+from polymodal.train.environment import git_revision, package_version
 
 __all__ = ["CodeIdentity", "current_code", "kept_from_other_code", "other_code_note"]
 
@@ -48,11 +47,7 @@ class CodeIdentity:
 
 def current_code(cwd: str | Path | None = None) -> CodeIdentity:
     """The code of this process, as a cell trained now would record it in ``env.json``."""
-    try:
-        version: str | None = metadata.version("polymodal")
-    except metadata.PackageNotFoundError:
-        version = None
-    return CodeIdentity(version, git_revision(cwd)["revision"])
+    return CodeIdentity(package_version("polymodal"), git_revision(cwd)["revision"])
 
 
 def recorded_code(run_dir: Path) -> CodeIdentity | None:

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["PACKAGES", "collect_environment", "git_revision"]
+__all__ = ["PACKAGES", "collect_environment", "git_revision", "package_version"]
 
 #: Distributions whose versions are recorded (``None`` when not installed).
 PACKAGES = (
@@ -70,14 +70,16 @@ def git_revision(cwd: str | Path | None = None) -> dict[str, Any]:
     return {"revision": revision, "dirty": None if status is None else bool(status)}
 
 
+def package_version(name: str) -> str | None:
+    """The installed version of distribution ``name``, or None when it is not installed."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def _package_versions() -> dict[str, str | None]:
-    versions: dict[str, str | None] = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
+    return {name: package_version(name) for name in PACKAGES}
 
 
 def _torch_info() -> dict[str, Any]:
